@@ -1,0 +1,52 @@
+//! Choosing where tensors live: the GPU when the crate was built with the
+//! `cuda` feature and a GPU is usable, otherwise the CPU.
+//!
+//! candle's `Device::cuda_if_available` decides at compile time and returns an
+//! error on a CUDA build without a usable GPU; [`device`] instead tries the GPU
+//! and falls back to the CPU with a one-line notice.
+//!
+//! Introduced in `notebooks/01_classic_autoencoder.ipynb`.
+
+use candle_core::Device;
+use std::sync::OnceLock;
+
+static CHOSEN: OnceLock<(Device, String)> = OnceLock::new();
+
+/// The device the course runs on, chosen once per process.
+///
+/// Set `AUTOENCODERS_DEVICE=cpu` to force the CPU on a CUDA build.
+pub fn device() -> Device {
+    let (dev, notice) = CHOSEN.get_or_init(choose);
+    static SAID: OnceLock<()> = OnceLock::new();
+    SAID.get_or_init(|| println!("{notice}"));
+    dev.clone()
+}
+
+/// One line saying which device was chosen and why.
+pub fn device_notice() -> String {
+    CHOSEN.get_or_init(choose).1.clone()
+}
+
+fn choose() -> (Device, String) {
+    let forced_cpu = std::env::var("AUTOENCODERS_DEVICE")
+        .map(|v| v.eq_ignore_ascii_case("cpu"))
+        .unwrap_or(false);
+    if forced_cpu {
+        return (Device::Cpu, "device: CPU (AUTOENCODERS_DEVICE=cpu)".into());
+    }
+    if cfg!(feature = "cuda") {
+        // Device::new_cuda fails cleanly when the driver finds no GPU.
+        match Device::new_cuda(0) {
+            Ok(dev) => (dev, "device: CUDA GPU 0".into()),
+            Err(e) => (
+                Device::Cpu,
+                format!("device: CPU (built with cuda, but no usable GPU: {e})"),
+            ),
+        }
+    } else {
+        (
+            Device::Cpu,
+            "device: CPU (built without the `cuda` feature)".into(),
+        )
+    }
+}

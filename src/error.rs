@@ -1,0 +1,130 @@
+//! The crate's one error type. Every message names the bad value and, where
+//! there is one, the fix.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the course's support crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A tensor operation failed inside candle.
+    #[error("candle: {0}")]
+    Candle(#[from] candle_core::Error),
+
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The data files are not where the loader looks.
+    #[error("{dataset} files not found in {dir}: missing {missing}. Fetch them with `scripts/fetch-data.sh` (from the repository root), or point AUTOENCODERS_DATA at a folder holding mnist/ and fashion-mnist/")]
+    DataMissing {
+        dataset: String,
+        dir: PathBuf,
+        missing: String,
+    },
+
+    /// An IDX file does not start with the magic number of its kind.
+    #[error("{path}: not an IDX {kind} file (magic number {found:#010x}, expected {expected:#010x}); the file is corrupt or of another kind: run `scripts/fetch-data.sh` to fetch it again")]
+    BadMagic {
+        path: PathBuf,
+        kind: &'static str,
+        expected: u32,
+        found: u32,
+    },
+
+    /// An IDX file is shorter or longer than its header says.
+    #[error("{path}: {found} bytes, but its header announces {expected}; the file is truncated or corrupt: run `scripts/fetch-data.sh` to fetch it again")]
+    BadLength {
+        path: PathBuf,
+        expected: u64,
+        found: u64,
+    },
+
+    /// Images and labels of one split do not pair up.
+    #[error("{split} split: {images} images but {labels} labels; the files come from different data sets: run `scripts/fetch-data.sh`")]
+    CountMismatch {
+        split: &'static str,
+        images: usize,
+        labels: usize,
+    },
+
+    /// A tensor has the wrong shape for what was asked of it.
+    #[error("{what}: expected shape {expected}, got {got:?}")]
+    Shape {
+        what: String,
+        expected: String,
+        got: Vec<usize>,
+    },
+
+    /// An argument is out of range; the message says which and what is allowed.
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    /// Drawing a figure failed.
+    #[error("plot: {0}")]
+    Plot(String),
+
+    /// A linfa algorithm (PCA, t-SNE) failed.
+    #[error("linfa: {0}")]
+    Linfa(String),
+}
+
+/// `Result` with the crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
+        Error::InvalidArgument(msg.into())
+    }
+
+    pub(crate) fn shape(what: impl Into<String>, expected: impl Into<String>, got: &[usize]) -> Self {
+        Error::Shape {
+            what: what.into(),
+            expected: expected.into(),
+            got: got.to_vec(),
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder,
+/// then a rename, so a reader never sees half a file and an existing file is
+/// only replaced by a complete one.
+pub fn write_atomic(path: impl AsRef<std::path::Path>, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let path = path.as_ref();
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::invalid(format!("cannot write to {}: it names no file", path.display())))?;
+    let tmp = dir.join(format!(
+        ".{}.part.{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    Ok(())
+}
