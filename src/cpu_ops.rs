@@ -1,0 +1,553 @@
+//! Fast CPU forward and backward passes for the convolutional lessons'
+//! operations, as candle custom ops: 2-D convolution, transposed convolution,
+//! 2×2 max-pooling and 2× nearest up-sampling.
+//!
+//! candle 0.11's CPU convolution backward goes through a direct-loop
+//! transposed convolution, and its max-pool backward through several
+//! full-size temporaries; here every convolution pass is one of three
+//! kernels, each an `im2col`/`col2im` around one `gemm` per image, with the
+//! images of a batch spread over threads:
+//!
+//! | pass | convolution | transposed convolution |
+//! |---|---|---|
+//! | forward | [`conv_forward`] | [`conv_backward_data`] |
+//! | gradient of the input | [`conv_backward_data`] | [`conv_forward`] |
+//! | gradient of the kernel | [`conv_backward_filter`] | [`conv_backward_filter`] (roles swapped) |
+//!
+//! The model layers use these automatically for `f32` tensors on the CPU
+//! (see [`enabled`]); on a GPU candle's own kernels run.
+//! `tests/cpu_ops.rs` compares outputs and gradients with candle's
+//! reference ops on random shapes.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+/// True when the layers should use these ops: `f32` on the CPU, unless
+/// `AUTOENCODERS_CPU_OPS=candle` asks for candle's reference ops.
+pub fn enabled(xs: &Tensor) -> bool {
+    static REFERENCE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let reference = *REFERENCE.get_or_init(|| {
+        std::env::var("AUTOENCODERS_CPU_OPS").is_ok_and(|v| v.eq_ignore_ascii_case("candle"))
+    });
+    !reference && xs.device().is_cpu() && xs.dtype() == candle_core::DType::F32
+}
+
+/// Geometry of a square-kernel convolution: input `(n, c, h, w)`, kernel
+/// `(f, c, k, k)`, output `(n, f, ho, wo)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub f: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub ho: usize,
+    pub wo: usize,
+}
+
+impl Geometry {
+    /// The geometry of a convolution of an `(n, c, h, w)` input.
+    pub fn new(n: usize, c: usize, h: usize, w: usize, f: usize, k: usize, stride: usize, padding: usize) -> candle_core::Result<Self> {
+        if h + 2 * padding < k || w + 2 * padding < k || stride == 0 {
+            candle_core::bail!("convolution: kernel {k} larger than the padded input {h}x{w} (padding {padding}) or stride 0");
+        }
+        Ok(Geometry {
+            n,
+            c,
+            h,
+            w,
+            f,
+            k,
+            stride,
+            padding,
+            ho: (h + 2 * padding - k) / stride + 1,
+            wo: (w + 2 * padding - k) / stride + 1,
+        })
+    }
+
+    fn ckk(&self) -> usize {
+        self.c * self.k * self.k
+    }
+
+    fn hw_out(&self) -> usize {
+        self.ho * self.wo
+    }
+}
+
+/// Unfolds one image `(c, h, w)` into columns `(c·k·k, ho·wo)`.
+fn im2col(g: &Geometry, img: &[f32], cols: &mut [f32]) {
+    let (k, s, p) = (g.k, g.stride, g.padding as isize);
+    let hw = g.hw_out();
+    for c in 0..g.c {
+        let plane = &img[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for ky in 0..k {
+            for kx in 0..k {
+                let row = &mut cols[((c * k + ky) * k + kx) * hw..][..hw];
+                for oy in 0..g.ho {
+                    let iy = (oy * s) as isize + ky as isize - p;
+                    let out = &mut row[oy * g.wo..(oy + 1) * g.wo];
+                    if iy < 0 || iy >= g.h as isize {
+                        out.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    for (ox, o) in out.iter_mut().enumerate() {
+                        let ix = (ox * s) as isize + kx as isize - p;
+                        *o = if ix >= 0 && ix < g.w as isize { src[ix as usize] } else { 0.0 };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Folds columns `(c·k·k, ho·wo)` back into one image `(c, h, w)`, adding
+/// overlapping contributions.
+fn col2im(g: &Geometry, cols: &[f32], img: &mut [f32]) {
+    img.fill(0.0);
+    let (k, s, p) = (g.k, g.stride, g.padding as isize);
+    let hw = g.hw_out();
+    for c in 0..g.c {
+        let plane = &mut img[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for ky in 0..k {
+            for kx in 0..k {
+                let row = &cols[((c * k + ky) * k + kx) * hw..][..hw];
+                for oy in 0..g.ho {
+                    let iy = (oy * s) as isize + ky as isize - p;
+                    if iy < 0 || iy >= g.h as isize {
+                        continue;
+                    }
+                    let dst = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    for (ox, v) in row[oy * g.wo..(oy + 1) * g.wo].iter().enumerate() {
+                        let ix = (ox * s) as isize + kx as isize - p;
+                        if ix >= 0 && ix < g.w as isize {
+                            dst[ix as usize] += *v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dst (m×n) = alpha·dst + lhs (m×k) · rhs (k×n)` for row-major slices,
+/// with `lhs_t`/`rhs_t` reading the operand transposed (stored `k×m`, `n×k`).
+#[allow(clippy::too_many_arguments)]
+fn matmul(m: usize, n: usize, kk: usize, dst: &mut [f32], accumulate: bool, lhs: &[f32], lhs_t: bool, rhs: &[f32], rhs_t: bool) {
+    debug_assert!(dst.len() >= m * n && lhs.len() >= m * kk && rhs.len() >= kk * n);
+    // Row-major: element (i, j) at i·cols + j → row stride cols, column stride 1.
+    let (lhs_cs, lhs_rs) = if lhs_t { (m as isize, 1) } else { (1, kk as isize) };
+    let (rhs_cs, rhs_rs) = if rhs_t { (kk as isize, 1) } else { (1, n as isize) };
+    // SAFETY: the slices hold at least m·n, m·k and k·n elements (checked
+    // above in debug builds and guaranteed by the callers' geometry), and the
+    // strides describe exactly those row-major (or transposed) layouts.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            kk,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs,
+            lhs_rs,
+            rhs.as_ptr(),
+            rhs_cs,
+            rhs_rs,
+            if accumulate { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// Convolution forward: `x (n, c, h, w)`, `kernel (f, c, k, k)` → `(n, f, ho, wo)`.
+pub fn conv_forward(g: &Geometry, x: &[f32], kernel: &[f32]) -> Vec<f32> {
+    let (ckk, hw) = (g.ckk(), g.hw_out());
+    let mut y = vec![0f32; g.n * g.f * hw];
+    y.par_chunks_mut(g.f * hw).enumerate().for_each_init(
+        || vec![0f32; ckk * hw],
+        |cols, (i, yi)| {
+            im2col(g, &x[i * g.c * g.h * g.w..(i + 1) * g.c * g.h * g.w], cols);
+            matmul(g.f, hw, ckk, yi, false, kernel, false, cols, false);
+        },
+    );
+    y
+}
+
+/// Gradient of a convolution's input: `grad (n, f, ho, wo)`, `kernel (f, c, k, k)`
+/// → `(n, c, h, w)`. Also the forward pass of a transposed convolution.
+pub fn conv_backward_data(g: &Geometry, grad: &[f32], kernel: &[f32]) -> Vec<f32> {
+    let (ckk, hw) = (g.ckk(), g.hw_out());
+    let mut dx = vec![0f32; g.n * g.c * g.h * g.w];
+    dx.par_chunks_mut(g.c * g.h * g.w).enumerate().for_each_init(
+        || vec![0f32; ckk * hw],
+        |cols, (i, dxi)| {
+            // cols (ckk × hw) = kernelᵀ (ckk × f) · grad_i (f × hw)
+            matmul(ckk, hw, g.f, cols, false, kernel, true, &grad[i * g.f * hw..(i + 1) * g.f * hw], false);
+            col2im(g, cols, dxi);
+        },
+    );
+    dx
+}
+
+/// Gradient of a convolution's kernel: `x (n, c, h, w)`, `grad (n, f, ho, wo)`
+/// → `(f, c, k, k)`, summed over the batch.
+pub fn conv_backward_filter(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
+    let (ckk, hw) = (g.ckk(), g.hw_out());
+    let threads = rayon::current_num_threads().max(1);
+    let per = g.n.div_ceil(threads);
+    let partials: Vec<Vec<f32>> = (0..g.n.div_ceil(per))
+        .into_par_iter()
+        .map(|t| {
+            let mut dw = vec![0f32; g.f * ckk];
+            let mut cols = vec![0f32; ckk * hw];
+            for i in t * per..((t + 1) * per).min(g.n) {
+                im2col(g, &x[i * g.c * g.h * g.w..(i + 1) * g.c * g.h * g.w], &mut cols);
+                // dw (f × ckk) += grad_i (f × hw) · colsᵀ (hw × ckk)
+                matmul(g.f, ckk, hw, &mut dw, true, &grad[i * g.f * hw..(i + 1) * g.f * hw], false, &cols, true);
+            }
+            dw
+        })
+        .collect();
+    let mut dw = vec![0f32; g.f * ckk];
+    for p in partials {
+        for (a, b) in dw.iter_mut().zip(p) {
+            *a += b;
+        }
+    }
+    dw
+}
+
+fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    let data = match s {
+        CpuStorage::F32(d) => d,
+        _ => candle_core::bail!("{what}: the fast CPU ops take f32 tensors"),
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => candle_core::bail!("{what}: expected a contiguous tensor"),
+    }
+}
+
+fn dims4(l: &Layout, what: &str) -> candle_core::Result<(usize, usize, usize, usize)> {
+    match l.dims() {
+        &[a, b, c, d] => Ok((a, b, c, d)),
+        d => candle_core::bail!("{what}: expected 4 dimensions, got {d:?}"),
+    }
+}
+
+/// 2-D convolution `x (n, c, h, w)` ⊛ `kernel (f, c, k, k)` with stride and padding.
+#[derive(Debug, Clone, Copy)]
+struct Conv2dOp {
+    stride: usize,
+    padding: usize,
+}
+
+impl CustomOp2 for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "fast-conv2d"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (n, c, h, w) = dims4(l1, "conv2d input")?;
+        let (f, c2, k, k2) = dims4(l2, "conv2d kernel")?;
+        if c != c2 || k != k2 {
+            candle_core::bail!("conv2d: input has {c} channels, kernel {f}x{c2}x{k}x{k2}");
+        }
+        let g = Geometry::new(n, c, h, w, f, k, self.stride, self.padding)?;
+        let y = conv_forward(&g, f32_slice(s1, l1, "conv2d input")?, f32_slice(s2, l2, "conv2d kernel")?);
+        Ok((CpuStorage::F32(y), Shape::from((n, f, g.ho, g.wo))))
+    }
+
+    fn bwd(&self, x: &Tensor, kernel: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let (_, _, h, w) = x.dims4()?;
+        let grad = grad.contiguous()?;
+        let dx = grad.apply_op2_no_bwd(&kernel.contiguous()?, &ConvBackwardData { stride: self.stride, padding: self.padding, h, w })?;
+        let dk = x.contiguous()?.apply_op2_no_bwd(&grad, &ConvBackwardFilter { stride: self.stride, padding: self.padding, k: kernel.dim(2)? })?;
+        Ok((Some(dx), Some(dk)))
+    }
+}
+
+/// `grad (n, f, ho, wo)`, `kernel (f, c, k, k)` → `(n, c, h, w)`: a
+/// convolution's input gradient, or a transposed convolution's forward pass.
+#[derive(Debug, Clone, Copy)]
+struct ConvBackwardData {
+    stride: usize,
+    padding: usize,
+    h: usize,
+    w: usize,
+}
+
+impl CustomOp2 for ConvBackwardData {
+    fn name(&self) -> &'static str {
+        "fast-conv2d-backward-data"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (n, f, ho, wo) = dims4(l1, "conv2d gradient")?;
+        let (f2, c, k, _) = dims4(l2, "conv2d kernel")?;
+        if f != f2 {
+            candle_core::bail!("conv2d backward: gradient has {f} channels, kernel {f2}");
+        }
+        let g = Geometry::new(n, c, self.h, self.w, f, k, self.stride, self.padding)?;
+        if (g.ho, g.wo) != (ho, wo) {
+            candle_core::bail!("conv2d backward: gradient is {ho}x{wo}, geometry gives {}x{}", g.ho, g.wo);
+        }
+        let dx = conv_backward_data(&g, f32_slice(s1, l1, "gradient")?, f32_slice(s2, l2, "kernel")?);
+        Ok((CpuStorage::F32(dx), Shape::from((n, c, self.h, self.w))))
+    }
+}
+
+/// `x (n, c, h, w)`, `grad (n, f, ho, wo)` → the kernel gradient `(f, c, k, k)`.
+#[derive(Debug, Clone, Copy)]
+struct ConvBackwardFilter {
+    stride: usize,
+    padding: usize,
+    k: usize,
+}
+
+impl CustomOp2 for ConvBackwardFilter {
+    fn name(&self) -> &'static str {
+        "fast-conv2d-backward-filter"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (n, c, h, w) = dims4(l1, "conv2d input")?;
+        let (n2, f, ho, wo) = dims4(l2, "conv2d gradient")?;
+        let g = Geometry::new(n, c, h, w, f, self.k, self.stride, self.padding)?;
+        if n != n2 || (g.ho, g.wo) != (ho, wo) {
+            candle_core::bail!("conv2d filter gradient: shapes {:?} and {:?} do not match", l1.dims(), l2.dims());
+        }
+        let dk = conv_backward_filter(&g, f32_slice(s1, l1, "input")?, f32_slice(s2, l2, "gradient")?);
+        Ok((CpuStorage::F32(dk), Shape::from((f, c, self.k, self.k))))
+    }
+}
+
+/// Transposed convolution `x (n, c_in, h, w)` with `kernel (c_in, c_out, k, k)`.
+#[derive(Debug, Clone, Copy)]
+struct ConvTranspose2dOp {
+    stride: usize,
+    padding: usize,
+    output_padding: usize,
+}
+
+impl ConvTranspose2dOp {
+    fn out_side(&self, side: usize, k: usize) -> candle_core::Result<usize> {
+        let full = (side - 1) * self.stride + k + self.output_padding;
+        if full < 2 * self.padding + 1 {
+            candle_core::bail!("conv_transpose2d: padding {} leaves no output", self.padding);
+        }
+        Ok(full - 2 * self.padding)
+    }
+}
+
+impl CustomOp2 for ConvTranspose2dOp {
+    fn name(&self) -> &'static str {
+        "fast-conv-transpose2d"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (n, cin, h, w) = dims4(l1, "conv_transpose2d input")?;
+        let (cin2, cout, k, _) = dims4(l2, "conv_transpose2d kernel")?;
+        if cin != cin2 {
+            candle_core::bail!("conv_transpose2d: input has {cin} channels, kernel expects {cin2}");
+        }
+        let (ho, wo) = (self.out_side(h, k)?, self.out_side(w, k)?);
+        // The forward pass is the input gradient of the convolution that maps
+        // (cout, ho, wo) to (cin, h, w) with this kernel read as (f=cin, c=cout).
+        let g = Geometry::new(n, cout, ho, wo, cin, k, self.stride, self.padding)?;
+        let y = conv_backward_data(&g, f32_slice(s1, l1, "input")?, f32_slice(s2, l2, "kernel")?);
+        Ok((CpuStorage::F32(y), Shape::from((n, cout, ho, wo))))
+    }
+
+    fn bwd(&self, x: &Tensor, kernel: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let dx = grad.apply_op2_no_bwd(&kernel.contiguous()?, &Conv2dOp { stride: self.stride, padding: self.padding })?;
+        let dk = grad.apply_op2_no_bwd(&x.contiguous()?, &ConvBackwardFilter { stride: self.stride, padding: self.padding, k: kernel.dim(2)? })?;
+        Ok((Some(dx), Some(dk)))
+    }
+}
+
+/// Max-pooling over `size × size` windows with stride `size` (floor); the
+/// gradient goes to the first maximum of each window, as in TensorFlow and
+/// PyTorch.
+#[derive(Debug, Clone, Copy)]
+struct MaxPoolOp {
+    size: usize,
+}
+
+impl MaxPoolOp {
+    /// Index (within the plane) of each window's first maximum.
+    fn argmax(&self, plane: &[f32], h: usize, w: usize, out: &mut [u32]) {
+        let (s, ho, wo) = (self.size, h / self.size, w / self.size);
+        for oy in 0..ho {
+            for ox in 0..wo {
+                let mut best = (oy * s) * w + ox * s;
+                for dy in 0..s {
+                    for dx in 0..s {
+                        let i = (oy * s + dy) * w + ox * s + dx;
+                        if plane[i] > plane[best] {
+                            best = i;
+                        }
+                    }
+                }
+                out[oy * wo + ox] = best as u32;
+            }
+        }
+    }
+}
+
+impl CustomOp1 for MaxPoolOp {
+    fn name(&self) -> &'static str {
+        "fast-max-pool2d"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (n, c, h, w) = dims4(l, "max_pool2d input")?;
+        let (ho, wo) = (h / self.size, w / self.size);
+        let x = f32_slice(s, l, "max_pool2d input")?;
+        let mut y = vec![0f32; n * c * ho * wo];
+        y.par_chunks_mut(ho * wo).enumerate().for_each_init(
+            || vec![0u32; ho * wo],
+            |idx, (p, yp)| {
+                let plane = &x[p * h * w..(p + 1) * h * w];
+                self.argmax(plane, h, w, idx);
+                for (o, &i) in yp.iter_mut().zip(idx.iter()) {
+                    *o = plane[i as usize];
+                }
+            },
+        );
+        Ok((CpuStorage::F32(y), Shape::from((n, c, ho, wo))))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let op = MaxPoolBackward { size: self.size };
+        Ok(Some(x.contiguous()?.apply_op2_no_bwd(&grad.contiguous()?, &op)?))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct MaxPoolBackward {
+    size: usize,
+}
+
+impl CustomOp2 for MaxPoolBackward {
+    fn name(&self) -> &'static str {
+        "fast-max-pool2d-backward"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (n, c, h, w) = dims4(l1, "max_pool2d input")?;
+        let (ho, wo) = (h / self.size, w / self.size);
+        let x = f32_slice(s1, l1, "max_pool2d input")?;
+        let g = f32_slice(s2, l2, "max_pool2d gradient")?;
+        let pool = MaxPoolOp { size: self.size };
+        let mut dx = vec![0f32; n * c * h * w];
+        dx.par_chunks_mut(h * w).enumerate().for_each_init(
+            || vec![0u32; ho * wo],
+            |idx, (p, dxp)| {
+                pool.argmax(&x[p * h * w..(p + 1) * h * w], h, w, idx);
+                for (&i, &gv) in idx.iter().zip(&g[p * ho * wo..(p + 1) * ho * wo]) {
+                    dxp[i as usize] += gv;
+                }
+            },
+        );
+        Ok((CpuStorage::F32(dx), Shape::from((n, c, h, w))))
+    }
+}
+
+/// Nearest-neighbour up-sampling by an integer `factor`; its gradient sums
+/// each `factor × factor` block.
+#[derive(Debug, Clone, Copy)]
+struct UpsampleOp {
+    factor: usize,
+}
+
+impl CustomOp1 for UpsampleOp {
+    fn name(&self) -> &'static str {
+        "fast-upsample-nearest2d"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (n, c, h, w) = dims4(l, "upsample input")?;
+        let f = self.factor;
+        let x = f32_slice(s, l, "upsample input")?;
+        let (ho, wo) = (h * f, w * f);
+        let mut y = vec![0f32; n * c * ho * wo];
+        y.par_chunks_mut(ho * wo).enumerate().for_each(|(p, yp)| {
+            let plane = &x[p * h * w..(p + 1) * h * w];
+            for oy in 0..ho {
+                let src = &plane[(oy / f) * w..(oy / f + 1) * w];
+                for (ox, o) in yp[oy * wo..(oy + 1) * wo].iter_mut().enumerate() {
+                    *o = src[ox / f];
+                }
+            }
+        });
+        Ok((CpuStorage::F32(y), Shape::from((n, c, ho, wo))))
+    }
+
+    fn bwd(&self, _x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&UpsampleBackward { factor: self.factor })?))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct UpsampleBackward {
+    factor: usize,
+}
+
+impl CustomOp1 for UpsampleBackward {
+    fn name(&self) -> &'static str {
+        "fast-upsample-nearest2d-backward"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (n, c, ho, wo) = dims4(l, "upsample gradient")?;
+        let f = self.factor;
+        let (h, w) = (ho / f, wo / f);
+        let g = f32_slice(s, l, "upsample gradient")?;
+        let mut dx = vec![0f32; n * c * h * w];
+        dx.par_chunks_mut(h * w).enumerate().for_each(|(p, dp)| {
+            let plane = &g[p * ho * wo..(p + 1) * ho * wo];
+            for oy in 0..ho {
+                let dst = &mut dp[(oy / f) * w..(oy / f + 1) * w];
+                for (ox, v) in plane[oy * wo..(oy + 1) * wo].iter().enumerate() {
+                    dst[ox / f] += *v;
+                }
+            }
+        });
+        Ok((CpuStorage::F32(dx), Shape::from((n, c, h, w))))
+    }
+}
+
+/// Convolution `(n, c, h, w) ⊛ (f, c, k, k)` with a square kernel.
+pub fn conv2d(xs: &Tensor, kernel: &Tensor, stride: usize, padding: usize) -> candle_core::Result<Tensor> {
+    xs.contiguous()?.apply_op2(&kernel.contiguous()?, Conv2dOp { stride, padding })
+}
+
+/// Transposed convolution `(n, c_in, h, w)` with kernel `(c_in, c_out, k, k)`.
+pub fn conv_transpose2d(xs: &Tensor, kernel: &Tensor, stride: usize, padding: usize, output_padding: usize) -> candle_core::Result<Tensor> {
+    if output_padding >= stride.max(1) {
+        candle_core::bail!("conv_transpose2d: output_padding {output_padding} must be smaller than the stride {stride}");
+    }
+    xs.contiguous()?.apply_op2(&kernel.contiguous()?, ConvTranspose2dOp { stride, padding, output_padding })
+}
+
+/// Max-pooling over `size × size` windows, stride `size`.
+pub fn max_pool2d(xs: &Tensor, size: usize) -> candle_core::Result<Tensor> {
+    xs.contiguous()?.apply_op1(MaxPoolOp { size })
+}
+
+/// Nearest up-sampling by `factor`.
+pub fn upsample_nearest2d(xs: &Tensor, factor: usize) -> candle_core::Result<Tensor> {
+    xs.contiguous()?.apply_op1(UpsampleOp { factor })
+}
