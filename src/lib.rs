@@ -41,7 +41,9 @@ pub use candle_nn;
 pub mod prelude {
     pub use crate::data::{images_2d, images_flat, Batcher, Dataset, DatasetKind, FASHION_CLASSES};
     pub use crate::device::device;
-    pub use crate::error::{Error, Result};
+    // Not `Result`: evcxr wraps each cell in a function returning
+    // `Result<(), EvcxrUserCodeError>`, which a one-parameter alias breaks.
+    pub use crate::error::Error;
     pub use crate::exercise::{check_denoising, check_generated, check_images, check_reconstruction, Threshold};
     pub use crate::loss::{binary_cross_entropy, kl_divergence, mse, mse_value, psnr, Loss};
     pub use crate::mode::{mode, setup, Mode};
