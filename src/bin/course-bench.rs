@@ -23,6 +23,7 @@
 //! Times the convolution layers' operations, fast CPU ops against candle's.
 
 use autoencoders::prelude::*;
+use autoencoders::Result;
 use std::time::Instant;
 
 struct Row {
