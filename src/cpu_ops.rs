@@ -77,6 +77,17 @@ impl Geometry {
     }
 }
 
+/// The output columns `ox` whose input column `ox·stride + kx - padding`
+/// lies inside `0..w`, as a range.
+fn valid_cols(g: &Geometry, kx: usize) -> (usize, usize) {
+    let (s, p) = (g.stride, g.padding);
+    // ox·s + kx ≥ p  ⇔  ox ≥ ceil((p - kx) / s)
+    let lo = if kx >= p { 0 } else { (p - kx).div_ceil(s) };
+    // ox·s + kx - p ≤ w - 1  ⇔  ox ≤ (w - 1 + p - kx) / s
+    let hi = if g.w + p < kx + 1 { 0 } else { ((g.w - 1 + p - kx) / s + 1).min(g.wo) };
+    (lo.min(hi), hi)
+}
+
 /// Unfolds one image `(c, h, w)` into columns `(c·k·k, ho·wo)`.
 fn im2col(g: &Geometry, img: &[f32], cols: &mut [f32]) {
     let (k, s, p) = (g.k, g.stride, g.padding as isize);
@@ -86,17 +97,24 @@ fn im2col(g: &Geometry, img: &[f32], cols: &mut [f32]) {
         for ky in 0..k {
             for kx in 0..k {
                 let row = &mut cols[((c * k + ky) * k + kx) * hw..][..hw];
+                let (lo, hi) = valid_cols(g, kx);
                 for oy in 0..g.ho {
                     let iy = (oy * s) as isize + ky as isize - p;
                     let out = &mut row[oy * g.wo..(oy + 1) * g.wo];
-                    if iy < 0 || iy >= g.h as isize {
+                    if iy < 0 || iy >= g.h as isize || lo >= hi {
                         out.fill(0.0);
                         continue;
                     }
                     let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    for (ox, o) in out.iter_mut().enumerate() {
-                        let ix = (ox * s) as isize + kx as isize - p;
-                        *o = if ix >= 0 && ix < g.w as isize { src[ix as usize] } else { 0.0 };
+                    out[..lo].fill(0.0);
+                    out[hi..].fill(0.0);
+                    let ix0 = lo * g.stride + kx - g.padding;
+                    if s == 1 {
+                        out[lo..hi].copy_from_slice(&src[ix0..ix0 + (hi - lo)]);
+                    } else {
+                        for (j, o) in out[lo..hi].iter_mut().enumerate() {
+                            *o = src[ix0 + j * s];
+                        }
                     }
                 }
             }
@@ -115,16 +133,25 @@ fn col2im(g: &Geometry, cols: &[f32], img: &mut [f32]) {
         for ky in 0..k {
             for kx in 0..k {
                 let row = &cols[((c * k + ky) * k + kx) * hw..][..hw];
+                let (lo, hi) = valid_cols(g, kx);
+                if lo >= hi {
+                    continue;
+                }
+                let ix0 = lo * g.stride + kx - g.padding;
                 for oy in 0..g.ho {
                     let iy = (oy * s) as isize + ky as isize - p;
                     if iy < 0 || iy >= g.h as isize {
                         continue;
                     }
                     let dst = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    for (ox, v) in row[oy * g.wo..(oy + 1) * g.wo].iter().enumerate() {
-                        let ix = (ox * s) as isize + kx as isize - p;
-                        if ix >= 0 && ix < g.w as isize {
-                            dst[ix as usize] += *v;
+                    let src = &row[oy * g.wo + lo..oy * g.wo + hi];
+                    if s == 1 {
+                        for (d, v) in dst[ix0..ix0 + (hi - lo)].iter_mut().zip(src) {
+                            *d += *v;
+                        }
+                    } else {
+                        for (j, v) in src.iter().enumerate() {
+                            dst[ix0 + j * s] += *v;
                         }
                     }
                 }
@@ -389,6 +416,22 @@ impl MaxPoolOp {
     /// Index (within the plane) of each window's first maximum.
     fn argmax(&self, plane: &[f32], h: usize, w: usize, out: &mut [u32]) {
         let (s, ho, wo) = (self.size, h / self.size, w / self.size);
+        if s == 2 {
+            for oy in 0..ho {
+                let (r0, r1) = (2 * oy * w, (2 * oy + 1) * w);
+                for ox in 0..wo {
+                    let (a, b, c, d) = (r0 + 2 * ox, r0 + 2 * ox + 1, r1 + 2 * ox, r1 + 2 * ox + 1);
+                    let mut best = a;
+                    for i in [b, c, d] {
+                        if plane[i] > plane[best] {
+                            best = i;
+                        }
+                    }
+                    out[oy * wo + ox] = best as u32;
+                }
+            }
+            return;
+        }
         for oy in 0..ho {
             for ox in 0..wo {
                 let mut best = (oy * s) * w + ox * s;
@@ -550,4 +593,206 @@ pub fn max_pool2d(xs: &Tensor, size: usize) -> candle_core::Result<Tensor> {
 /// Nearest up-sampling by `factor`.
 pub fn upsample_nearest2d(xs: &Tensor, factor: usize) -> candle_core::Result<Tensor> {
     xs.contiguous()?.apply_op1(UpsampleOp { factor })
+}
+
+/// An activation fused into a convolution's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FusedAct {
+    Linear,
+    Relu,
+    Sigmoid,
+}
+
+impl FusedAct {
+    fn apply(self, v: f32) -> f32 {
+        match self {
+            FusedAct::Linear => v,
+            FusedAct::Relu => v.max(0.0),
+            FusedAct::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+        }
+    }
+
+    /// The derivative, written in terms of the activation's output `y`.
+    fn grad_from_output(self, y: f32) -> f32 {
+        match self {
+            FusedAct::Linear => 1.0,
+            FusedAct::Relu => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            FusedAct::Sigmoid => y * (1.0 - y),
+        }
+    }
+}
+
+/// `act(conv(x, kernel) + bias)` (or with a transposed convolution) in one
+/// op: the bias and activation are applied while each image's output is
+/// still in cache, and the backward pass needs no separate element-wise ops.
+#[derive(Debug, Clone, Copy)]
+struct ConvBiasActOp {
+    stride: usize,
+    padding: usize,
+    /// `Some(output_padding)` for a transposed convolution.
+    transpose: Option<usize>,
+    act: FusedAct,
+}
+
+impl candle_core::CustomOp3 for ConvBiasActOp {
+    fn name(&self) -> &'static str {
+        "fast-conv2d-bias-act"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (storage, shape) = match self.transpose {
+            None => Conv2dOp { stride: self.stride, padding: self.padding }.cpu_fwd(s1, l1, s2, l2)?,
+            Some(output_padding) => {
+                ConvTranspose2dOp { stride: self.stride, padding: self.padding, output_padding }.cpu_fwd(s1, l1, s2, l2)?
+            }
+        };
+        let mut y = match storage {
+            CpuStorage::F32(y) => y,
+            _ => candle_core::bail!("conv2d-bias-act: expected f32 output"),
+        };
+        let bias = f32_slice(s3, l3, "conv2d bias")?;
+        let (f, plane) = match shape.dims() {
+            &[_, f, h, w] => (f, h * w),
+            d => candle_core::bail!("conv2d-bias-act: unexpected output shape {d:?}"),
+        };
+        if bias.len() != f {
+            candle_core::bail!("conv2d-bias-act: {} biases for {f} channels", bias.len());
+        }
+        let act = self.act;
+        y.par_chunks_mut(f * plane).for_each(|img| {
+            for (ch, b) in img.chunks_mut(plane).zip(bias) {
+                for v in ch.iter_mut() {
+                    *v = act.apply(*v + b);
+                }
+            }
+        });
+        Ok((CpuStorage::F32(y), shape))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        kernel: &Tensor,
+        _bias: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // Gradient before the activation, then the bias and convolution parts.
+        let pre = res.contiguous()?.apply_op2_no_bwd(&grad.contiguous()?, &ActBackward { act: self.act })?;
+        let dbias = pre.apply_op1_no_bwd(&ChannelSum)?;
+        let (dx, dk) = match self.transpose {
+            None => {
+                let (_, _, h, w) = x.dims4()?;
+                let dx = pre.apply_op2_no_bwd(&kernel.contiguous()?, &ConvBackwardData { stride: self.stride, padding: self.padding, h, w })?;
+                let dk = x.contiguous()?.apply_op2_no_bwd(&pre, &ConvBackwardFilter { stride: self.stride, padding: self.padding, k: kernel.dim(2)? })?;
+                (dx, dk)
+            }
+            Some(_) => {
+                let dx = pre.apply_op2_no_bwd(&kernel.contiguous()?, &Conv2dOp { stride: self.stride, padding: self.padding })?;
+                let dk = pre.apply_op2_no_bwd(&x.contiguous()?, &ConvBackwardFilter { stride: self.stride, padding: self.padding, k: kernel.dim(2)? })?;
+                (dx, dk)
+            }
+        };
+        Ok((Some(dx), Some(dk), Some(dbias)))
+    }
+}
+
+/// `grad · act'(y)` from the activation's output `y`.
+#[derive(Debug, Clone, Copy)]
+struct ActBackward {
+    act: FusedAct,
+}
+
+impl CustomOp2 for ActBackward {
+    fn name(&self) -> &'static str {
+        "fast-activation-backward"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let y = f32_slice(s1, l1, "activation output")?;
+        let g = f32_slice(s2, l2, "activation gradient")?;
+        if y.len() != g.len() {
+            candle_core::bail!("activation backward: {} outputs, {} gradients", y.len(), g.len());
+        }
+        let act = self.act;
+        let mut out = vec![0f32; y.len()];
+        out.par_chunks_mut(1 << 14)
+            .zip(y.par_chunks(1 << 14).zip(g.par_chunks(1 << 14)))
+            .for_each(|(o, (y, g))| {
+                for ((o, y), g) in o.iter_mut().zip(y).zip(g) {
+                    *o = g * act.grad_from_output(*y);
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// `act(conv2d(x, kernel) + bias)`: `(n, c, h, w)`, kernel `(f, c, k, k)`,
+/// bias `(f,)`.
+pub fn conv2d_bias_act(xs: &Tensor, kernel: &Tensor, bias: &Tensor, stride: usize, padding: usize, act: FusedAct) -> candle_core::Result<Tensor> {
+    xs.contiguous()?.apply_op3(&kernel.contiguous()?, &bias.contiguous()?, ConvBiasActOp { stride, padding, transpose: None, act })
+}
+
+/// `act(conv_transpose2d(x, kernel) + bias)`: `(n, c_in, h, w)`, kernel
+/// `(c_in, c_out, k, k)`, bias `(c_out,)`.
+pub fn conv_transpose2d_bias_act(
+    xs: &Tensor,
+    kernel: &Tensor,
+    bias: &Tensor,
+    stride: usize,
+    padding: usize,
+    output_padding: usize,
+    act: FusedAct,
+) -> candle_core::Result<Tensor> {
+    if output_padding >= stride.max(1) {
+        candle_core::bail!("conv_transpose2d: output_padding {output_padding} must be smaller than the stride {stride}");
+    }
+    xs.contiguous()?.apply_op3(
+        &kernel.contiguous()?,
+        &bias.contiguous()?,
+        ConvBiasActOp { stride, padding, transpose: Some(output_padding), act },
+    )
+}
+
+/// Sums `(n, c, h, w)` over everything but the channel: `(c,)`, the bias
+/// gradient of a convolution (candle's reduction over dims 0, 2, 3 walks
+/// the tensor with strided reads).
+#[derive(Debug, Clone, Copy)]
+struct ChannelSum;
+
+impl CustomOp1 for ChannelSum {
+    fn name(&self) -> &'static str {
+        "fast-channel-sum"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (n, c, h, w) = dims4(l, "channel sum input")?;
+        let x = f32_slice(s, l, "channel sum input")?;
+        let plane = h * w;
+        let sums: Vec<f32> = (0..c)
+            .into_par_iter()
+            .map(|ch| {
+                let mut acc = 0f64;
+                for i in 0..n {
+                    acc += x[(i * c + ch) * plane..(i * c + ch + 1) * plane].iter().map(|&v| v as f64).sum::<f64>();
+                }
+                acc as f32
+            })
+            .collect();
+        Ok((CpuStorage::F32(sums), Shape::from(c)))
+    }
 }

@@ -31,6 +31,16 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// The same activation for the fused CPU convolution ops, if they have it.
+    fn fused(self) -> Option<cpu_ops::FusedAct> {
+        match self {
+            Activation::Linear => Some(cpu_ops::FusedAct::Linear),
+            Activation::Relu => Some(cpu_ops::FusedAct::Relu),
+            Activation::Sigmoid => Some(cpu_ops::FusedAct::Sigmoid),
+            Activation::Tanh => None,
+        }
+    }
+
     /// Applies the activation element-wise.
     pub fn apply(self, xs: &Tensor) -> Result<Tensor> {
         Ok(match self {
@@ -110,8 +120,15 @@ impl Layer {
                 let cfg = conv.config();
                 match xs.dims() {
                     [_, c, _, _] if *c == want && cpu_ops::enabled(xs) && cfg.dilation == 1 && cfg.groups == 1 => {
-                        let ys = cpu_ops::conv2d(xs, conv.weight(), cfg.stride, cfg.padding)?;
-                        act.apply(&add_channel_bias(ys, conv.bias())?)
+                        match (conv.bias(), act.fused()) {
+                            (Some(b), Some(fused)) => {
+                                Ok(cpu_ops::conv2d_bias_act(xs, conv.weight(), b, cfg.stride, cfg.padding, fused)?)
+                            }
+                            _ => {
+                                let ys = cpu_ops::conv2d(xs, conv.weight(), cfg.stride, cfg.padding)?;
+                                act.apply(&add_channel_bias(ys, conv.bias())?)
+                            }
+                        }
                     }
                     [_, c, _, _] if *c == want => act.apply(&conv.forward(xs)?),
                     d => Err(Error::shape(format!("layer {name}"), format!("(N, {want}, H, W)"), d)),
@@ -122,8 +139,16 @@ impl Layer {
                 let cfg = conv.config();
                 match xs.dims() {
                     [_, c, _, _] if *c == want && cpu_ops::enabled(xs) && cfg.dilation == 1 => {
-                        let ys = cpu_ops::conv_transpose2d(xs, conv.weight(), cfg.stride, cfg.padding, cfg.output_padding)?;
-                        act.apply(&add_channel_bias(ys, conv.bias())?)
+                        let (s, p, op) = (cfg.stride, cfg.padding, cfg.output_padding);
+                        match (conv.bias(), act.fused()) {
+                            (Some(b), Some(fused)) => {
+                                Ok(cpu_ops::conv_transpose2d_bias_act(xs, conv.weight(), b, s, p, op, fused)?)
+                            }
+                            _ => {
+                                let ys = cpu_ops::conv_transpose2d(xs, conv.weight(), s, p, op)?;
+                                act.apply(&add_channel_bias(ys, conv.bias())?)
+                            }
+                        }
                     }
                     [_, c, _, _] if *c == want => act.apply(&conv.forward(xs)?),
                     d => Err(Error::shape(format!("layer {name}"), format!("(N, {want}, H, W)"), d)),

@@ -185,3 +185,49 @@ fn bad_shapes_are_errors_not_panics() {
     assert!(cpu_ops::conv2d(&x, &randn(&[2, 3, 7, 7]), 1, 0).is_err());
     assert!(cpu_ops::conv_transpose2d(&x, &randn(&[2, 3, 3, 3]), 2, 0, 2).is_err());
 }
+
+#[test]
+fn fused_bias_and_activation_match_separate_ops() {
+    use cpu_ops::FusedAct;
+    let mut r = Lcg(4);
+    for case in 0..24 {
+        let act = [FusedAct::Linear, FusedAct::Relu, FusedAct::Sigmoid][case % 3];
+        let transpose = case % 2 == 1;
+        let (n, c, f, k) = (1 + r.next(3), 1 + r.next(4), 1 + r.next(4), [1, 3][r.next(2)]);
+        let (stride, padding) = (1 + r.next(2), r.next(2).min(k - 1));
+        let (h, w) = (k + 1 + r.next(6), k + 1 + r.next(6));
+        let output_padding = if transpose { r.next(stride) } else { 0 };
+        let x = Var::from_tensor(&randn(&[n, c, h, w])).unwrap();
+        let kshape = if transpose { [c, f, k, k] } else { [f, c, k, k] };
+        let kern = Var::from_tensor(&randn(&kshape)).unwrap();
+        let bias = Var::from_tensor(&randn(&[f])).unwrap();
+        let fused = if transpose {
+            cpu_ops::conv_transpose2d_bias_act(x.as_tensor(), kern.as_tensor(), bias.as_tensor(), stride, padding, output_padding, act)
+        } else {
+            cpu_ops::conv2d_bias_act(x.as_tensor(), kern.as_tensor(), bias.as_tensor(), stride, padding, act)
+        }
+        .unwrap();
+        let plain = if transpose {
+            cpu_ops::conv_transpose2d(x.as_tensor(), kern.as_tensor(), stride, padding, output_padding)
+        } else {
+            cpu_ops::conv2d(x.as_tensor(), kern.as_tensor(), stride, padding)
+        }
+        .unwrap()
+        .broadcast_add(&bias.as_tensor().reshape((1, f, 1, 1)).unwrap())
+        .unwrap();
+        let separate = match act {
+            FusedAct::Linear => plain,
+            FusedAct::Relu => plain.relu().unwrap(),
+            FusedAct::Sigmoid => candle_nn::ops::sigmoid(&plain).unwrap(),
+        };
+        let what = format!("case {case} ({act:?}, transpose {transpose})");
+        assert!(max_diff(&fused, &separate) < 1e-4 * scale(&separate), "{what}: forward");
+        let wt = randn(separate.dims());
+        let ga = (fused * &wt).unwrap().sum_all().unwrap().backward().unwrap();
+        let gb = (separate * &wt).unwrap().sum_all().unwrap().backward().unwrap();
+        for (name, v) in [("input", &x), ("kernel", &kern), ("bias", &bias)] {
+            let (a, b) = (ga.get(v).unwrap(), gb.get(v).unwrap());
+            assert!(max_diff(a, b) < 1e-4 * scale(b), "{what}: {name} gradient differs by {}", max_diff(a, b));
+        }
+    }
+}
