@@ -32,4 +32,6 @@ if ! jupyter kernelspec list 2>/dev/null | grep -q '^ *rust '; then
 fi
 
 echo "== opening notebooks/ (Ctrl-C to stop)"
-exec jupyter lab --notebook-dir="$root" "$@" notebooks/01_classic_autoencoder.ipynb
+extra=()
+[ "$(id -u)" = 0 ] && extra+=(--allow-root)   # Jupyter refuses root without it
+exec jupyter lab "${extra[@]}" --notebook-dir="$root" "$@" notebooks/01_classic_autoencoder.ipynb
