@@ -14,7 +14,7 @@ scripts/fetch-data.sh
 
 echo "== evcxr_jupyter (the Rust kernel)"
 if ! command -v evcxr_jupyter >/dev/null 2>&1; then
-  echo "installing evcxr_jupyter with cargo (about 9 minutes on 2 cores, once)"
+  echo "installing evcxr_jupyter with cargo (9 to 16 minutes on 2 cores, once)"
   cargo install evcxr_jupyter --locked
 fi
 

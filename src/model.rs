@@ -688,8 +688,7 @@ impl Autoencoder {
             output: vec![self.input_dim],
             params: 0,
         }];
-        for (part, stack) in [("", &self.encoder), ("", &self.decoder)] {
-            let _ = part;
+        for stack in [&self.encoder, &self.decoder] {
             for layer in &stack.layers {
                 xs = layer.forward(&xs)?;
                 rows.push(SummaryRow {
