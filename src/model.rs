@@ -190,12 +190,59 @@ pub struct Sequential {
 
 impl Sequential {
     /// Applies every layer in turn.
+    ///
+    /// On a CPU with AVX2/FMA, each run of [2× up-sampling] → 3×3 'same'
+    /// convolution with a bias → [2×2 max-pooling] runs as one fused op
+    /// ([`cpu_ops::conv_block`]); the result is the same as layer by layer.
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let mut xs = xs.clone();
-        for layer in &self.layers {
-            xs = layer.forward(&xs)?;
+        let mut i = 0;
+        while i < self.layers.len() {
+            if let Some((ys, used)) = self.fused_block(i, &xs)? {
+                xs = ys;
+                i += used;
+                continue;
+            }
+            xs = self.layers[i].forward(&xs)?;
+            i += 1;
         }
         Ok(xs)
+    }
+
+    /// The fused CPU block starting at layer `i`, if the layers there form
+    /// one, with the number of layers it covers.
+    fn fused_block(&self, i: usize, xs: &Tensor) -> Result<Option<(Tensor, usize)>> {
+        if !cpu_ops::block_applies(xs) || xs.rank() != 4 {
+            return Ok(None);
+        }
+        let mut at = i;
+        let upsample = match self.layers.get(at) {
+            Some(Layer::UpSample2d { factor: 2 }) => {
+                at += 1;
+                2
+            }
+            _ => 1,
+        };
+        let Some(Layer::Conv2d { conv, act, .. }) = self.layers.get(at) else {
+            return Ok(None);
+        };
+        let cfg = conv.config();
+        let (Some(bias), Some(fused)) = (conv.bias(), act.fused()) else {
+            return Ok(None);
+        };
+        let w = conv.weight();
+        if cfg.stride != 1 || cfg.padding != 1 || cfg.dilation != 1 || cfg.groups != 1 || w.dims()[2..] != [3, 3] || xs.dim(1)? != w.dim(1)? {
+            return Ok(None);
+        }
+        at += 1;
+        let pool = match self.layers.get(at) {
+            Some(Layer::MaxPool2d { size: 2 }) => {
+                at += 1;
+                2
+            }
+            _ => 1,
+        };
+        Ok(Some((cpu_ops::conv_block(xs, w, bias, upsample, pool, fused)?, at - i)))
     }
 
     /// Trainable parameters of the whole stack.

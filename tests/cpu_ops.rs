@@ -231,3 +231,82 @@ fn fused_bias_and_activation_match_separate_ops() {
         }
     }
 }
+
+#[test]
+fn direct_kernels_match_the_gemm_path() {
+    use cpu_ops::Geometry;
+    if !cpu_ops::direct::supported() {
+        eprintln!("no AVX2/FMA here: the direct kernels are not used, nothing to compare");
+        return;
+    }
+    let mut r = Lcg(7);
+    let to_vec = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    for case in 0..40 {
+        let (n, c, f) = (1 + r.next(3), 1 + r.next(9), 1 + r.next(9));
+        let (h, w) = (1 + r.next(20), 1 + r.next(20));
+        let g = Geometry::new(n, c, h, w, f, 3, 1, 1).unwrap();
+        assert!(cpu_ops::direct::applies(&g));
+        let (x, k, gy) = (to_vec(&randn(&[n, c, h, w])), to_vec(&randn(&[f, c, 3, 3])), to_vec(&randn(&[n, f, h, w])));
+        let pairs = [
+            ("forward", cpu_ops::direct::forward(&g, &x, &k), cpu_ops::conv_forward_gemm(&g, &x, &k)),
+            ("input gradient", cpu_ops::direct::backward_data(&g, &gy, &k), cpu_ops::conv_backward_data_gemm(&g, &gy, &k)),
+            ("kernel gradient", cpu_ops::direct::backward_filter(&g, &x, &gy), cpu_ops::conv_backward_filter_gemm(&g, &x, &gy)),
+        ];
+        for (what, a, b) in pairs {
+            assert_eq!(a.len(), b.len(), "case {case} {what}: lengths");
+            let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
+            let diff = a.iter().zip(&b).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+            assert!(diff <= 1e-4 * scale, "case {case} ({n}x{c}x{h}x{w} -> {f}) {what}: differs by {diff}");
+        }
+    }
+}
+
+#[test]
+fn conv_block_matches_separate_layers() {
+    use cpu_ops::FusedAct;
+    let x0 = randn(&[1, 1, 4, 4]);
+    if !cpu_ops::block_applies(&x0) {
+        eprintln!("no AVX2/FMA here: conv_block is not used, nothing to compare");
+        return;
+    }
+    let mut r = Lcg(11);
+    for case in 0..36 {
+        let act = [FusedAct::Linear, FusedAct::Relu, FusedAct::Sigmoid][case % 3];
+        let (upsample, pool) = [(1, 1), (2, 1), (1, 2), (2, 2)][(case / 3) % 4];
+        let (n, c, f) = (1 + r.next(3), 1 + r.next(6), 1 + r.next(6));
+        let (h, w) = (1 + r.next(9), 1 + r.next(9));
+        let (h, w) = if pool == 2 && upsample == 1 { (h.max(2), w.max(2)) } else { (h, w) };
+        let x = Var::from_tensor(&randn(&[n, c, h, w])).unwrap();
+        let kern = Var::from_tensor(&randn(&[f, c, 3, 3])).unwrap();
+        let bias = Var::from_tensor(&randn(&[f])).unwrap();
+        let fused = cpu_ops::conv_block(x.as_tensor(), kern.as_tensor(), bias.as_tensor(), upsample, pool, act).unwrap();
+        let mut t = x.as_tensor().clone();
+        if upsample == 2 {
+            t = t.upsample_nearest2d(2 * h, 2 * w).unwrap();
+        }
+        let t = t.conv2d(kern.as_tensor(), 1, 1, 1, 1).unwrap().broadcast_add(&bias.as_tensor().reshape((1, f, 1, 1)).unwrap()).unwrap();
+        let t = match act {
+            FusedAct::Linear => t,
+            FusedAct::Relu => t.relu().unwrap(),
+            FusedAct::Sigmoid => candle_nn::ops::sigmoid(&t).unwrap(),
+        };
+        // candle's max-pool gradient is off (see `max_pool_and_upsample_match_candle`): pool with ours.
+        let separate = if pool == 2 { cpu_ops::max_pool2d(&t, 2).unwrap() } else { t };
+        let what = format!("case {case} ({act:?}, x {n}x{c}x{h}x{w}, {f} filters, upsample {upsample}, pool {pool})");
+        assert_eq!(fused.dims(), separate.dims(), "{what}: shape");
+        assert!(max_diff(&fused, &separate) < 1e-4 * scale(&separate), "{what}: forward differs by {}", max_diff(&fused, &separate));
+        let wt = randn(separate.dims());
+        let ga = (fused * &wt).unwrap().sum_all().unwrap().backward().unwrap();
+        let gb = (separate * &wt).unwrap().sum_all().unwrap().backward().unwrap();
+        for (name, v) in [("input", &x), ("kernel", &kern), ("bias", &bias)] {
+            let (a, b) = (ga.get(v).unwrap(), gb.get(v).unwrap());
+            assert!(max_diff(a, b) < 1e-4 * scale(b), "{what}: {name} gradient differs by {}", max_diff(a, b));
+        }
+    }
+    // Bad settings are errors.
+    let k = randn(&[2, 1, 3, 3]);
+    let b = randn(&[2]);
+    assert!(cpu_ops::conv_block(&x0, &k, &b, 3, 1, FusedAct::Relu).is_err());
+    assert!(cpu_ops::conv_block(&x0, &randn(&[2, 2, 3, 3]), &b, 1, 1, FusedAct::Relu).is_err());
+    assert!(cpu_ops::conv_block(&x0, &k, &randn(&[3]), 1, 1, FusedAct::Relu).is_err());
+}

@@ -22,6 +22,11 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+pub mod direct;
+mod block;
+
+pub use block::{block_applies, conv_block};
+
 /// True when the layers should use these ops: `f32` on the CPU, unless
 /// `AUTOENCODERS_CPU_OPS=candle` asks for candle's reference ops.
 pub fn enabled(xs: &Tensor) -> bool {
@@ -197,7 +202,18 @@ fn matmul(m: usize, n: usize, kk: usize, dst: &mut [f32], accumulate: bool, lhs:
 }
 
 /// Convolution forward: `x (n, c, h, w)`, `kernel (f, c, k, k)` → `(n, f, ho, wo)`.
+///
+/// 3×3 stride-1 'same' convolutions go to [`direct`] where the CPU allows,
+/// everything else to [`conv_forward_gemm`].
 pub fn conv_forward(g: &Geometry, x: &[f32], kernel: &[f32]) -> Vec<f32> {
+    if direct::applies(g) {
+        return direct::forward(g, x, kernel);
+    }
+    conv_forward_gemm(g, x, kernel)
+}
+
+/// [`conv_forward`] through im2col and one gemm per image, for any geometry.
+pub fn conv_forward_gemm(g: &Geometry, x: &[f32], kernel: &[f32]) -> Vec<f32> {
     let (ckk, hw) = (g.ckk(), g.hw_out());
     let mut y = vec![0f32; g.n * g.f * hw];
     y.par_chunks_mut(g.f * hw).enumerate().for_each_init(
@@ -213,6 +229,14 @@ pub fn conv_forward(g: &Geometry, x: &[f32], kernel: &[f32]) -> Vec<f32> {
 /// Gradient of a convolution's input: `grad (n, f, ho, wo)`, `kernel (f, c, k, k)`
 /// → `(n, c, h, w)`. Also the forward pass of a transposed convolution.
 pub fn conv_backward_data(g: &Geometry, grad: &[f32], kernel: &[f32]) -> Vec<f32> {
+    if direct::applies(g) {
+        return direct::backward_data(g, grad, kernel);
+    }
+    conv_backward_data_gemm(g, grad, kernel)
+}
+
+/// [`conv_backward_data`] through one gemm and col2im per image.
+pub fn conv_backward_data_gemm(g: &Geometry, grad: &[f32], kernel: &[f32]) -> Vec<f32> {
     let (ckk, hw) = (g.ckk(), g.hw_out());
     let mut dx = vec![0f32; g.n * g.c * g.h * g.w];
     dx.par_chunks_mut(g.c * g.h * g.w).enumerate().for_each_init(
@@ -229,6 +253,14 @@ pub fn conv_backward_data(g: &Geometry, grad: &[f32], kernel: &[f32]) -> Vec<f32
 /// Gradient of a convolution's kernel: `x (n, c, h, w)`, `grad (n, f, ho, wo)`
 /// → `(f, c, k, k)`, summed over the batch.
 pub fn conv_backward_filter(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
+    if direct::applies(g) {
+        return direct::backward_filter(g, x, grad);
+    }
+    conv_backward_filter_gemm(g, x, grad)
+}
+
+/// [`conv_backward_filter`] through im2col and one gemm per image.
+pub fn conv_backward_filter_gemm(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
     let (ckk, hw) = (g.ckk(), g.hw_out());
     let threads = rayon::current_num_threads().max(1);
     let per = g.n.div_ceil(threads);
@@ -604,7 +636,7 @@ pub enum FusedAct {
 }
 
 impl FusedAct {
-    fn apply(self, v: f32) -> f32 {
+    pub(crate) fn apply(self, v: f32) -> f32 {
         match self {
             FusedAct::Linear => v,
             FusedAct::Relu => v.max(0.0),
@@ -613,7 +645,7 @@ impl FusedAct {
     }
 
     /// The derivative, written in terms of the activation's output `y`.
-    fn grad_from_output(self, y: f32) -> f32 {
+    pub(crate) fn grad_from_output(self, y: f32) -> f32 {
         match self {
             FusedAct::Linear => 1.0,
             FusedAct::Relu => {
