@@ -111,6 +111,10 @@ impl Layer {
             Layer::Dense { name, linear, act } => {
                 let want = linear.weight().dim(1)?;
                 match xs.dims() {
+                    [_, d] if *d == want && cpu_ops::enabled(xs) => match (linear.bias(), act.fused()) {
+                        (Some(b), Some(fused)) => Ok(cpu_ops::dense(xs, linear.weight(), b, fused)?),
+                        _ => act.apply(&linear.forward(xs)?),
+                    },
                     [_, d] if *d == want => act.apply(&linear.forward(xs)?),
                     d => Err(Error::shape(format!("layer {name}"), format!("(N, {want})"), d)),
                 }

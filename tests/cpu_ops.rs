@@ -310,3 +310,39 @@ fn conv_block_matches_separate_layers() {
     assert!(cpu_ops::conv_block(&x0, &randn(&[2, 2, 3, 3]), &b, 1, 1, FusedAct::Relu).is_err());
     assert!(cpu_ops::conv_block(&x0, &k, &randn(&[3]), 1, 1, FusedAct::Relu).is_err());
 }
+
+#[test]
+fn dense_matches_candle_linear_and_activation() {
+    use cpu_ops::FusedAct;
+    let mut r = Lcg(13);
+    for case in 0..30 {
+        let act = [FusedAct::Linear, FusedAct::Relu, FusedAct::Sigmoid][case % 3];
+        let (n, k, m) = (1 + r.next(70), 1 + r.next(90), 1 + r.next(40));
+        let x = Var::from_tensor(&randn(&[n, k])).unwrap();
+        let w = Var::from_tensor(&randn(&[m, k])).unwrap();
+        let b = Var::from_tensor(&randn(&[m])).unwrap();
+        let fused = cpu_ops::dense(x.as_tensor(), w.as_tensor(), b.as_tensor(), act).unwrap();
+        let plain = x.as_tensor().matmul(&w.as_tensor().t().unwrap()).unwrap().broadcast_add(b.as_tensor()).unwrap();
+        let separate = match act {
+            FusedAct::Linear => plain,
+            FusedAct::Relu => plain.relu().unwrap(),
+            FusedAct::Sigmoid => candle_nn::ops::sigmoid(&plain).unwrap(),
+        };
+        let what = format!("case {case} ({act:?}, x {n}x{k}, {m} units)");
+        assert!(max_diff(&fused, &separate) < 1e-4 * scale(&separate), "{what}: forward differs by {}", max_diff(&fused, &separate));
+        let wt = randn(separate.dims());
+        let ga = (fused * &wt).unwrap().sum_all().unwrap().backward().unwrap();
+        let gb = (separate * &wt).unwrap().sum_all().unwrap().backward().unwrap();
+        for (name, v) in [("input", &x), ("weight", &w), ("bias", &b)] {
+            let (a, bb) = (ga.get(v).unwrap(), gb.get(v).unwrap());
+            assert!(max_diff(a, bb) < 1e-4 * scale(bb), "{what}: {name} gradient differs by {}", max_diff(a, bb));
+        }
+    }
+    // A plain input (not a variable) gets no gradient.
+    let x = randn(&[4, 3]);
+    let w = Var::from_tensor(&randn(&[2, 3])).unwrap();
+    let b = Var::from_tensor(&randn(&[2])).unwrap();
+    let g = cpu_ops::dense(&x, w.as_tensor(), b.as_tensor(), FusedAct::Relu).unwrap().sum_all().unwrap().backward().unwrap();
+    assert!(g.get(&x).is_none() && g.get(w.as_tensor()).is_some());
+    assert!(cpu_ops::dense(&x, &randn(&[2, 4]), b.as_tensor(), FusedAct::Relu).is_err());
+}

@@ -24,8 +24,10 @@ use rayon::prelude::*;
 
 pub mod direct;
 mod block;
+mod dense;
 
 pub use block::{block_applies, conv_block};
+pub use dense::dense;
 
 /// True when the layers should use these ops: `f32` on the CPU, unless
 /// `AUTOENCODERS_CPU_OPS=candle` asks for candle's reference ops.
