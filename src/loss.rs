@@ -77,6 +77,15 @@ impl Loss {
     /// The loss of a batch, as a scalar tensor.
     pub fn compute(self, pred: &Tensor, target: &Tensor) -> Result<Tensor> {
         match self {
+            // On the CPU the same formulas run as single ops (crate::cpu_ops).
+            Loss::Mse if crate::cpu_ops::enabled(pred) && pred.dims() == target.dims() && target.dtype() == DType::F32 => {
+                Ok(crate::cpu_ops::mse_loss(pred, target)?)
+            }
+            Loss::BinaryCrossEntropy
+                if crate::cpu_ops::enabled(pred) && pred.dims() == target.dims() && target.dtype() == DType::F32 =>
+            {
+                Ok(crate::cpu_ops::bce_loss(pred, target)?)
+            }
             Loss::Mse => mse(pred, target),
             Loss::BinaryCrossEntropy => binary_cross_entropy(pred, target),
             Loss::KlDivergence => kl_divergence(pred, target),

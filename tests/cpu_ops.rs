@@ -346,3 +346,29 @@ fn dense_matches_candle_linear_and_activation() {
     assert!(g.get(&x).is_none() && g.get(w.as_tensor()).is_some());
     assert!(cpu_ops::dense(&x, &randn(&[2, 4]), b.as_tensor(), FusedAct::Relu).is_err());
 }
+
+#[test]
+fn fused_losses_match_the_tensor_formulas() {
+    use autoencoders::loss::{binary_cross_entropy, mse};
+    let n = 3 * 17;
+    // Predictions in [0, 1] with exact 0s and 1s (clipped by the BCE), targets in [0, 1].
+    let p = Tensor::rand(0f32, 1f32, (3, 17), &Device::Cpu).unwrap();
+    let p = p.slice_assign(&[0..1, 0..2], &Tensor::new(&[[0f32, 1f32]], &Device::Cpu).unwrap()).unwrap();
+    let t = Tensor::rand(0f32, 1f32, (3, 17), &Device::Cpu).unwrap();
+    for (name, fused, reference) in [
+        ("mse", cpu_ops::mse_loss as fn(&Tensor, &Tensor) -> candle_core::Result<Tensor>, (|a: &Tensor, b: &Tensor| mse(a, b).map_err(|e| candle_core::Error::Msg(e.to_string()))) as fn(&Tensor, &Tensor) -> candle_core::Result<Tensor>),
+        ("bce", cpu_ops::bce_loss, |a: &Tensor, b: &Tensor| binary_cross_entropy(a, b).map_err(|e| candle_core::Error::Msg(e.to_string()))),
+    ] {
+        let (pv, tv) = (Var::from_tensor(&p).unwrap(), Var::from_tensor(&t).unwrap());
+        let a = fused(pv.as_tensor(), tv.as_tensor()).unwrap();
+        let b = reference(pv.as_tensor(), tv.as_tensor()).unwrap();
+        let (av, bv) = (a.to_scalar::<f32>().unwrap(), b.to_scalar::<f32>().unwrap());
+        assert!((av - bv).abs() <= 1e-5 * bv.abs().max(1.0), "{name}: {av} vs {bv}");
+        let (ga, gb) = (a.backward().unwrap(), b.backward().unwrap());
+        for (what, v) in [("prediction", &pv), ("target", &tv)] {
+            let (x, y) = (ga.get(v).unwrap(), gb.get(v).unwrap());
+            assert!(max_diff(x, y) <= 1e-4 * scale(y) / n as f32 * 10.0, "{name}: {what} gradient differs by {}", max_diff(x, y));
+        }
+    }
+    assert!(cpu_ops::mse_loss(&p, &randn(&[17, 3])).is_err());
+}

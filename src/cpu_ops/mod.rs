@@ -25,9 +25,11 @@ use rayon::prelude::*;
 pub mod direct;
 mod block;
 mod dense;
+mod loss;
 
 pub use block::{block_applies, conv_block};
 pub use dense::dense;
+pub use loss::{bce_loss, mse_loss};
 
 /// True when the layers should use these ops: `f32` on the CPU, unless
 /// `AUTOENCODERS_CPU_OPS=candle` asks for candle's reference ops.
