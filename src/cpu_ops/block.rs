@@ -11,7 +11,7 @@
 //! which of the four inputs won (one byte); the backward pass rebuilds the
 //! rest from those.
 
-use super::direct::{self, conv_image, filter_image, flip, pack, sum_partials, Padded};
+use super::direct::{self, conv_image, filter_image, flip, pack, reduce_lanes, sum_partials, Padded};
 use super::{dims4, f32_slice, FusedAct};
 use candle_core::{CpuStorage, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -180,7 +180,7 @@ fn block_backward(
         .into_par_iter()
         .enumerate()
         .map(|(part, mut dx_part)| {
-            let mut dk = vec![0f32; d.f * d.c * 9];
+            let mut dk8 = vec![0f32; d.f * d.c * 9 * 8];
             let mut db = vec![0f32; d.f];
             let mut xp = vec![0f32; d.c * pd.stride];
             let mut gpad = vec![0f32; f_planes * pd.stride];
@@ -209,7 +209,7 @@ fn block_backward(
                     db[o] += bsum;
                 }
                 pd.fill_upsampled(&x[img * in_len..(img + 1) * in_len], d.c, up, &mut xp);
-                filter_image(&pd, d.c, d.f, &gpad, &xp, &mut dk);
+                filter_image(&pd, d.c, d.f, &gpad, &xp, &mut dk8);
                 if let Some(dxs) = dx_part.as_deref_mut() {
                     conv_image(&pd, d.f, d.c, &gpad, &flipped, &mut dxo);
                     let local = img - part * per;
@@ -232,7 +232,7 @@ fn block_backward(
                     }
                 }
             }
-            (dk, db)
+            (reduce_lanes(&dk8), db)
         })
         .collect();
     let (dks, dbs): (Vec<_>, Vec<_>) = partials.into_iter().unzip();

@@ -191,38 +191,42 @@ pub(super) fn conv_image(pd: &Padded, cin: usize, cout: usize, xp: &[f32], packe
     }
 }
 
-/// Adds one image's kernel gradient to `dw (f, c, 9)`: `gpad (blocks·OBLOCK,
-/// stride)` holds the gradient of the convolution's output in the padded
-/// layout (zero outside the image), `xp (c, stride)` the padded input.
-pub(super) fn filter_image(pd: &Padded, c: usize, f: usize, gpad: &[f32], xp: &[f32], dw: &mut [f32]) {
+/// Adds one image's kernel gradient to `dw8 (f, c, 9, 8)`, eight partial
+/// sums per kernel weight (add them up with [`reduce_lanes`] once all images
+/// are in): `gpad (blocks·OBLOCK, stride)` holds the gradient of the
+/// convolution's output in the padded layout (zero outside the image), `xp
+/// (c, stride)` the padded input.
+pub(super) fn filter_image(pd: &Padded, c: usize, f: usize, gpad: &[f32], xp: &[f32], dw8: &mut [f32]) {
     let blocks = f.div_ceil(OBLOCK);
-    assert!(gpad.len() >= blocks * OBLOCK * pd.stride && xp.len() >= c * pd.stride && dw.len() >= f * c * 9);
+    assert!(gpad.len() >= blocks * OBLOCK * pd.stride && xp.len() >= c * pd.stride && dw8.len() >= f * c * 9 * 8);
     for b in 0..blocks {
         let live = (f - b * OBLOCK).min(OBLOCK);
         let g = &gpad[b * OBLOCK * pd.stride + pd.wp + 1..];
         for i in 0..c {
             for ky in 0..3 {
-                let mut sums = [[0f32; 3]; OBLOCK];
                 let xrow = &xp[i * pd.stride + ky * pd.wp..];
+                // Partial sums of filter o = b·OBLOCK + ob, tap (ky, 0..3):
+                // at ((o·c + i)·9 + ky·3)·8, filters c·9·8 apart.
+                let at = ((b * OBLOCK * c + i) * 9 + ky * 3) * 8;
                 // SAFETY: AVX2/FMA checked by `supported()`; gradient reads
                 // stay below (b·OBLOCK + ob)·stride + wp + 1 + qp, inside
-                // `gpad`; input reads below i·stride + 2·wp + qp + 2, inside `xp`.
+                // `gpad`; input reads below i·stride + 2·wp + qp + 2, inside
+                // `xp`; writes to filters below `live` ≤ f, inside `dw8`.
                 unsafe {
                     if live == 1 {
-                        filter_block::<1>(g, pd.stride, pd.qp, xrow, &mut sums)
+                        filter_block::<1>(g, pd.stride, pd.qp, xrow, &mut dw8[at..], c * 9 * 8, 1)
                     } else {
-                        filter_block::<OBLOCK>(g, pd.stride, pd.qp, xrow, &mut sums)
-                    }
-                }
-                for (ob, s) in sums.iter().enumerate().take(live) {
-                    let o = b * OBLOCK + ob;
-                    for kx in 0..3 {
-                        dw[(o * c + i) * 9 + ky * 3 + kx] += s[kx];
+                        filter_block::<OBLOCK>(g, pd.stride, pd.qp, xrow, &mut dw8[at..], c * 9 * 8, live)
                     }
                 }
             }
         }
     }
+}
+
+/// Sums each run of eight partial sums: `(…, 8)` → `(…)`.
+pub(super) fn reduce_lanes(dw8: &[f32]) -> Vec<f32> {
+    dw8.chunks_exact(8).map(|l| l.iter().sum()).collect()
 }
 
 /// `y (n, cout, h, w) = Σ_i Σ_taps weights[o][i][t] · x (n, cin, h, w)` with
@@ -255,7 +259,7 @@ fn correlate(n: usize, cin: usize, cout: usize, h: usize, w: usize, x: &[f32], w
 // (a checked `copy_nonoverlapping`) carry in such builds.
 #[cfg(target_arch = "x86_64")]
 mod simd {
-    pub use std::arch::x86_64::{__m256, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_setzero_ps};
+    pub use std::arch::x86_64::{__m256, _mm256_add_ps, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_setzero_ps};
 
     #[repr(C, packed)]
     struct Vector(__m256);
@@ -358,7 +362,7 @@ pub fn backward_filter(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
     let partials: Vec<Vec<f32>> = (0..n.div_ceil(per))
         .into_par_iter()
         .map(|part| {
-            let mut dw = vec![0f32; f * c * 9];
+            let mut dw8 = vec![0f32; f * c * 9 * 8];
             let mut xp = vec![0f32; c * pd.stride];
             // The gradient in the padded layout: only interiors are written,
             // so borders, the planes of a short last block and the rows
@@ -367,16 +371,16 @@ pub fn backward_filter(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
             for img in part * per..((part + 1) * per).min(n) {
                 pd.fill(&x[img * c * h * w..(img + 1) * c * h * w], c, &mut xp);
                 pd.fill(&grad[img * f * h * w..(img + 1) * f * h * w], f, &mut gpad);
-                filter_image(&pd, c, f, &gpad, &xp, &mut dw);
+                filter_image(&pd, c, f, &gpad, &xp, &mut dw8);
             }
-            dw
+            reduce_lanes(&dw8)
         })
         .collect();
     sum_partials(partials, f * c * 9)
 }
 
 /// The element-wise sum of per-thread partial results.
-pub(super) fn sum_partials(partials: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
+pub(crate) fn sum_partials(partials: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
     let mut total = vec![0f32; len];
     for p in partials {
         for (a, b) in total.iter_mut().zip(p) {
@@ -388,9 +392,11 @@ pub(super) fn sum_partials(partials: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn filter_block<const OB: usize>(gp: &[f32], gstride: usize, qp: usize, xrow: &[f32], sums: &mut [[f32; 3]; OBLOCK]) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn filter_block<const OB: usize>(gp: &[f32], gstride: usize, qp: usize, xrow: &[f32], dw8: &mut [f32], fstride: usize, live: usize) {
     use simd::*;
     debug_assert!(gp.len() >= (OB - 1) * gstride + qp && xrow.len() >= qp + 2);
+    debug_assert!(live <= OB && dw8.len() >= (live - 1) * fstride + 24);
     let mut acc = [[_mm256_setzero_ps(); 3]; OB];
     let (mut g, mut x) = (gp.as_ptr(), xrow.as_ptr());
     for _ in 0..qp / 8 {
@@ -406,16 +412,17 @@ unsafe fn filter_block<const OB: usize>(gp: &[f32], gstride: usize, qp: usize, x
         g = g.wrapping_add(8);
         x = x.wrapping_add(8);
     }
-    for (ob, a) in acc.iter().enumerate() {
+    let d = dw8.as_mut_ptr();
+    for (ob, a) in acc.iter().enumerate().take(live) {
         for (kx, v) in a.iter().enumerate() {
-            let mut lanes = [0f32; 8];
-            store(lanes.as_mut_ptr(), *v);
-            sums[ob][kx] = lanes.iter().sum();
+            let p = d.wrapping_add(ob * fstride + kx * 8);
+            store(p, _mm256_add_ps(load(p), *v));
         }
     }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn filter_block<const OB: usize>(_: &[f32], _: usize, _: usize, _: &[f32], _: &mut [[f32; 3]; OBLOCK]) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn filter_block<const OB: usize>(_: &[f32], _: usize, _: usize, _: &[f32], _: &mut [f32], _: usize, _: usize) {
     unreachable!("direct kernels are used only where supported() is true")
 }

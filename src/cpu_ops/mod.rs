@@ -97,15 +97,16 @@ fn valid_cols(g: &Geometry, kx: usize) -> (usize, usize) {
     (lo.min(hi), hi)
 }
 
-/// Unfolds one image `(c, h, w)` into columns `(c·k·k, ho·wo)`.
-fn im2col(g: &Geometry, img: &[f32], cols: &mut [f32]) {
+/// Unfolds one image `(c, h, w)` into columns `(c·k·k, ho·wo)`, rows `ld`
+/// apart (several images' columns side by side when `ld > ho·wo`).
+fn im2col(g: &Geometry, img: &[f32], cols: &mut [f32], ld: usize) {
     let (k, s, p) = (g.k, g.stride, g.padding as isize);
     let hw = g.hw_out();
     for c in 0..g.c {
         let plane = &img[c * g.h * g.w..(c + 1) * g.h * g.w];
         for ky in 0..k {
             for kx in 0..k {
-                let row = &mut cols[((c * k + ky) * k + kx) * hw..][..hw];
+                let row = &mut cols[((c * k + ky) * k + kx) * ld..][..hw];
                 let (lo, hi) = valid_cols(g, kx);
                 for oy in 0..g.ho {
                     let iy = (oy * s) as isize + ky as isize - p;
@@ -131,9 +132,9 @@ fn im2col(g: &Geometry, img: &[f32], cols: &mut [f32]) {
     }
 }
 
-/// Folds columns `(c·k·k, ho·wo)` back into one image `(c, h, w)`, adding
-/// overlapping contributions.
-fn col2im(g: &Geometry, cols: &[f32], img: &mut [f32]) {
+/// Folds columns `(c·k·k, ho·wo)`, rows `ld` apart, back into one image
+/// `(c, h, w)`, adding overlapping contributions.
+fn col2im(g: &Geometry, cols: &[f32], ld: usize, img: &mut [f32]) {
     img.fill(0.0);
     let (k, s, p) = (g.k, g.stride, g.padding as isize);
     let hw = g.hw_out();
@@ -141,7 +142,7 @@ fn col2im(g: &Geometry, cols: &[f32], img: &mut [f32]) {
         let plane = &mut img[c * g.h * g.w..(c + 1) * g.h * g.w];
         for ky in 0..k {
             for kx in 0..k {
-                let row = &cols[((c * k + ky) * k + kx) * hw..][..hw];
+                let row = &cols[((c * k + ky) * k + kx) * ld..][..hw];
                 let (lo, hi) = valid_cols(g, kx);
                 if lo >= hi {
                     continue;
@@ -216,15 +217,48 @@ pub fn conv_forward(g: &Geometry, x: &[f32], kernel: &[f32]) -> Vec<f32> {
     conv_forward_gemm(g, x, kernel)
 }
 
-/// [`conv_forward`] through im2col and one gemm per image, for any geometry.
+/// Images per gemm in the im2col path: enough that each product has about
+/// 256 columns (a 3×3 output alone would make 9-column products, too small
+/// for the gemm's blocking to pay off).
+fn group_size(g: &Geometry) -> usize {
+    256usize.div_ceil(g.hw_out().max(1)).clamp(1, g.n.max(1))
+}
+
+/// Copies `src (imgs, f, hw)` into `dst (f, imgs·hw)`.
+fn to_channel_major(src: &[f32], imgs: usize, f: usize, hw: usize, dst: &mut [f32]) {
+    let ld = imgs * hw;
+    for j in 0..imgs {
+        for o in 0..f {
+            dst[o * ld + j * hw..][..hw].copy_from_slice(&src[(j * f + o) * hw..][..hw]);
+        }
+    }
+}
+
+/// [`conv_forward`] through im2col and one gemm per group of images, for any
+/// geometry.
 pub fn conv_forward_gemm(g: &Geometry, x: &[f32], kernel: &[f32]) -> Vec<f32> {
-    let (ckk, hw) = (g.ckk(), g.hw_out());
-    let mut y = vec![0f32; g.n * g.f * hw];
-    y.par_chunks_mut(g.f * hw).enumerate().for_each_init(
-        || vec![0f32; ckk * hw],
-        |cols, (i, yi)| {
-            im2col(g, &x[i * g.c * g.h * g.w..(i + 1) * g.c * g.h * g.w], cols);
-            matmul(g.f, hw, ckk, yi, false, kernel, false, cols, false);
+    let (ckk, hw, grp) = (g.ckk(), g.hw_out(), group_size(g));
+    let (img_in, img_out) = (g.c * g.h * g.w, g.f * hw);
+    let mut y = vec![0f32; g.n * img_out];
+    y.par_chunks_mut(grp * img_out).enumerate().for_each_init(
+        || (vec![0f32; ckk * grp * hw], vec![0f32; g.f * grp * hw]),
+        |(cols, out), (gi, yg)| {
+            let imgs = yg.len() / img_out;
+            let ld = imgs * hw;
+            for j in 0..imgs {
+                im2col(g, &x[(gi * grp + j) * img_in..][..img_in], &mut cols[j * hw..], ld);
+            }
+            if imgs == 1 {
+                matmul(g.f, hw, ckk, yg, false, kernel, false, cols, false);
+                return;
+            }
+            // out (f × imgs·hw) = kernel (f × ckk) · cols (ckk × imgs·hw)
+            matmul(g.f, ld, ckk, out, false, kernel, false, &cols[..ckk * ld], false);
+            for o in 0..g.f {
+                for j in 0..imgs {
+                    yg[(j * g.f + o) * hw..][..hw].copy_from_slice(&out[o * ld + j * hw..][..hw]);
+                }
+            }
         },
     );
     y
@@ -239,16 +273,28 @@ pub fn conv_backward_data(g: &Geometry, grad: &[f32], kernel: &[f32]) -> Vec<f32
     conv_backward_data_gemm(g, grad, kernel)
 }
 
-/// [`conv_backward_data`] through one gemm and col2im per image.
+/// [`conv_backward_data`] through one gemm per group of images and col2im.
 pub fn conv_backward_data_gemm(g: &Geometry, grad: &[f32], kernel: &[f32]) -> Vec<f32> {
-    let (ckk, hw) = (g.ckk(), g.hw_out());
-    let mut dx = vec![0f32; g.n * g.c * g.h * g.w];
-    dx.par_chunks_mut(g.c * g.h * g.w).enumerate().for_each_init(
-        || vec![0f32; ckk * hw],
-        |cols, (i, dxi)| {
-            // cols (ckk × hw) = kernelᵀ (ckk × f) · grad_i (f × hw)
-            matmul(ckk, hw, g.f, cols, false, kernel, true, &grad[i * g.f * hw..(i + 1) * g.f * hw], false);
-            col2im(g, cols, dxi);
+    let (ckk, hw, grp) = (g.ckk(), g.hw_out(), group_size(g));
+    let (img_in, img_out) = (g.c * g.h * g.w, g.f * hw);
+    let mut dx = vec![0f32; g.n * img_in];
+    dx.par_chunks_mut(grp * img_in).enumerate().for_each_init(
+        || (vec![0f32; ckk * grp * hw], vec![0f32; g.f * grp * hw]),
+        |(cols, gm), (gi, dxg)| {
+            let imgs = dxg.len() / img_in;
+            let ld = imgs * hw;
+            let src = &grad[gi * grp * img_out..][..imgs * img_out];
+            let gmat: &[f32] = if imgs == 1 {
+                src
+            } else {
+                to_channel_major(src, imgs, g.f, hw, gm);
+                &gm[..g.f * ld]
+            };
+            // cols (ckk × imgs·hw) = kernelᵀ (ckk × f) · grad (f × imgs·hw)
+            matmul(ckk, ld, g.f, &mut cols[..ckk * ld], false, kernel, true, gmat, false);
+            for j in 0..imgs {
+                col2im(g, &cols[j * hw..], ld, &mut dxg[j * img_in..][..img_in]);
+            }
         },
     );
     dx
@@ -263,31 +309,41 @@ pub fn conv_backward_filter(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
     conv_backward_filter_gemm(g, x, grad)
 }
 
-/// [`conv_backward_filter`] through im2col and one gemm per image.
+/// [`conv_backward_filter`] through im2col and one gemm per group of images.
 pub fn conv_backward_filter_gemm(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
-    let (ckk, hw) = (g.ckk(), g.hw_out());
+    let (ckk, hw, grp) = (g.ckk(), g.hw_out(), group_size(g));
+    let (img_in, img_out) = (g.c * g.h * g.w, g.f * hw);
     let threads = rayon::current_num_threads().max(1);
-    let per = g.n.div_ceil(threads);
+    let per = g.n.div_ceil(threads).max(1);
     let partials: Vec<Vec<f32>> = (0..g.n.div_ceil(per))
         .into_par_iter()
         .map(|t| {
             let mut dw = vec![0f32; g.f * ckk];
-            let mut cols = vec![0f32; ckk * hw];
-            for i in t * per..((t + 1) * per).min(g.n) {
-                im2col(g, &x[i * g.c * g.h * g.w..(i + 1) * g.c * g.h * g.w], &mut cols);
-                // dw (f × ckk) += grad_i (f × hw) · colsᵀ (hw × ckk)
-                matmul(g.f, ckk, hw, &mut dw, true, &grad[i * g.f * hw..(i + 1) * g.f * hw], false, &cols, true);
+            let mut cols = vec![0f32; ckk * grp * hw];
+            let mut gm = vec![0f32; g.f * grp * hw];
+            let end = ((t + 1) * per).min(g.n);
+            let mut first = t * per;
+            while first < end {
+                let imgs = grp.min(end - first);
+                let ld = imgs * hw;
+                for j in 0..imgs {
+                    im2col(g, &x[(first + j) * img_in..][..img_in], &mut cols[j * hw..], ld);
+                }
+                let src = &grad[first * img_out..][..imgs * img_out];
+                let gmat: &[f32] = if imgs == 1 {
+                    src
+                } else {
+                    to_channel_major(src, imgs, g.f, hw, &mut gm);
+                    &gm[..g.f * ld]
+                };
+                // dw (f × ckk) += grad (f × imgs·hw) · colsᵀ (imgs·hw × ckk)
+                matmul(g.f, ckk, ld, &mut dw, true, gmat, false, &cols[..ckk * ld], true);
+                first += imgs;
             }
             dw
         })
         .collect();
-    let mut dw = vec![0f32; g.f * ckk];
-    for p in partials {
-        for (a, b) in dw.iter_mut().zip(p) {
-            *a += b;
-        }
-    }
-    dw
+    direct::sum_partials(partials, g.f * ckk)
 }
 
 fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
