@@ -95,17 +95,24 @@ impl candle_core::CustomOp3 for ConvBlockOp {
                 }
                 let wo_ = &mut wi[o * d.ho * d.wo..(o + 1) * d.ho * d.wo];
                 for py in 0..d.ho {
-                    let (r0, r1) = (2 * py * pd.wp, (2 * py + 1) * pd.wp);
-                    for px in 0..d.wo {
-                        let cand = [plane[r0 + 2 * px], plane[r0 + 2 * px + 1], plane[r1 + 2 * px], plane[r1 + 2 * px + 1]];
-                        let mut best = 0;
-                        for (i, &v) in cand.iter().enumerate().skip(1) {
-                            if v > cand[best] {
-                                best = i;
-                            }
+                    let top = &plane[2 * py * pd.wp..][..2 * d.wo];
+                    let bottom = &plane[(2 * py + 1) * pd.wp..][..2 * d.wo];
+                    let ys = &mut yo[py * d.wo..(py + 1) * d.wo];
+                    let ws = &mut wo_[py * d.wo..(py + 1) * d.wo];
+                    for (((t, u), y), win) in top.chunks_exact(2).zip(bottom.chunks_exact(2)).zip(ys.iter_mut()).zip(ws.iter_mut()) {
+                        // First maximum in the order top-left, top-right, bottom-left, bottom-right.
+                        let (mut best, mut idx) = (t[0], 0u8);
+                        if t[1] > best {
+                            (best, idx) = (t[1], 1);
                         }
-                        yo[py * d.wo + px] = act.apply(cand[best] + b);
-                        wo_[py * d.wo + px] = best as u8;
+                        if u[0] > best {
+                            (best, idx) = (u[0], 2);
+                        }
+                        if u[1] > best {
+                            (best, idx) = (u[1], 3);
+                        }
+                        *y = act.apply(best + b);
+                        *win = idx;
                     }
                 }
             }
@@ -186,24 +193,41 @@ fn block_backward(
             let mut gpad = vec![0f32; f_planes * pd.stride];
             let mut dxo = vec![0f32; if need_dx { c_planes * pd.qp } else { 0 }];
             for img in part * per..((part + 1) * per).min(d.n) {
-                // The gradient of the convolution's output, in the padded layout.
-                gpad.fill(0.0);
+                // The gradient of the convolution's output, in the padded layout:
+                // every pixel a window covers is written below; the rest (borders,
+                // a last odd row or column that no window covers) stays zero.
+
                 let (ri, gi) = (&res[img * out_len..(img + 1) * out_len], &grad[img * out_len..(img + 1) * out_len]);
+                let wi = if pool == 2 { &winners[img * out_len..(img + 1) * out_len] } else { &[][..] };
                 for o in 0..d.f {
                     let plane = &mut gpad[o * pd.stride..(o + 1) * pd.stride];
                     let mut bsum = 0f32;
                     for py in 0..d.ho {
-                        for px in 0..d.wo {
-                            let k = o * d.ho * d.wo + py * d.wo + px;
-                            let v = gi[k] * act.grad_from_output(ri[k]);
-                            bsum += v;
-                            let (r, col) = if pool == 2 {
-                                let wv = winners[img * out_len + k] as usize;
-                                (2 * py + wv / 2, 2 * px + wv % 2)
-                            } else {
-                                (py, px)
-                            };
-                            plane[pd.at(r, col)] = v;
+                        let k0 = o * d.ho * d.wo + py * d.wo;
+                        let (gs, rs) = (&gi[k0..k0 + d.wo], &ri[k0..k0 + d.wo]);
+                        if pool == 2 {
+                            // Rows 2·py and 2·py + 1 of the padded plane, from column 0.
+                            let rows = &mut plane[pd.at(2 * py, 0)..pd.at(2 * py + 1, 0) + 2 * d.wo];
+                            let ws = &wi[k0..k0 + d.wo];
+                            for (px, ((&g, &y), &wv)) in gs.iter().zip(rs).zip(ws).enumerate() {
+                                let v = g * act.grad_from_output(y);
+                                bsum += v;
+                                // The whole window is written (zeros but at the winner),
+                                // so the buffer needs no clearing between images.
+                                let (top, bottom) = rows.split_at_mut(pd.wp);
+                                let (t, u) = (&mut top[2 * px..2 * px + 2], &mut bottom[2 * px..2 * px + 2]);
+                                t[0] = if wv == 0 { v } else { 0.0 };
+                                t[1] = if wv == 1 { v } else { 0.0 };
+                                u[0] = if wv == 2 { v } else { 0.0 };
+                                u[1] = if wv == 3 { v } else { 0.0 };
+                            }
+                        } else {
+                            let row = &mut plane[pd.at(py, 0)..pd.at(py, 0) + d.wo];
+                            for ((dst, &g), &y) in row.iter_mut().zip(gs).zip(rs) {
+                                let v = g * act.grad_from_output(y);
+                                bsum += v;
+                                *dst = v;
+                            }
                         }
                     }
                     db[o] += bsum;

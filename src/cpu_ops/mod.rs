@@ -122,8 +122,8 @@ fn im2col(g: &Geometry, img: &[f32], cols: &mut [f32], ld: usize) {
                     if s == 1 {
                         out[lo..hi].copy_from_slice(&src[ix0..ix0 + (hi - lo)]);
                     } else {
-                        for (j, o) in out[lo..hi].iter_mut().enumerate() {
-                            *o = src[ix0 + j * s];
+                        for (o, v) in out[lo..hi].iter_mut().zip(src[ix0..].iter().step_by(s)) {
+                            *o = *v;
                         }
                     }
                 }
@@ -160,8 +160,8 @@ fn col2im(g: &Geometry, cols: &[f32], ld: usize, img: &mut [f32]) {
                             *d += *v;
                         }
                     } else {
-                        for (j, v) in src.iter().enumerate() {
-                            dst[ix0 + j * s] += *v;
+                        for (d, v) in dst[ix0..].iter_mut().step_by(s).zip(src) {
+                            *d += *v;
                         }
                     }
                 }
