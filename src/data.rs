@@ -132,6 +132,7 @@ impl Dataset {
     /// `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`,
     /// `t10k-labels-idx1-ubyte`) from `dir`, checking each before use.
     pub fn load(kind: DatasetKind, dir: impl AsRef<Path>) -> Result<Self> {
+        crate::device::quiet_candle_pool();
         let dir = dir.as_ref();
         let names = [
             "train-images-idx3-ubyte",

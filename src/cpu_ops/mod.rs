@@ -273,6 +273,57 @@ pub fn conv_backward_data(g: &Geometry, grad: &[f32], kernel: &[f32]) -> Vec<f32
     conv_backward_data_gemm(g, grad, kernel)
 }
 
+/// A convolution's output `conv(x, kernel)` (if `want_y`) and the kernel
+/// gradient for the output gradient `grad`, sharing one im2col of `x`: the
+/// input and kernel gradients of a transposed convolution, whose output
+/// gradient is `x` here. `x (n, c, h, w)`, `kernel (f, c, k, k)`, `grad (n, f,
+/// ho, wo)` → (`(n, f, ho, wo)`, `(f, c, k, k)`).
+pub fn conv_forward_and_filter(g: &Geometry, x: &[f32], kernel: &[f32], grad: &[f32], want_y: bool) -> (Option<Vec<f32>>, Vec<f32>) {
+    let (ckk, hw, grp) = (g.ckk(), g.hw_out(), group_size(g));
+    let (img_in, img_out) = (g.c * g.h * g.w, g.f * hw);
+    let threads = rayon::current_num_threads().max(1);
+    let per = g.n.div_ceil(threads).max(1);
+    let mut y = if want_y { vec![0f32; g.n * img_out] } else { Vec::new() };
+    let slots: Vec<Option<&mut [f32]>> =
+        if want_y { y.chunks_mut(per * img_out).map(Some).collect() } else { (0..g.n.div_ceil(per)).map(|_| None).collect() };
+    let partials: Vec<Vec<f32>> = slots
+        .into_par_iter()
+        .enumerate()
+        .map(|(t, mut ys)| {
+            let mut dw = vec![0f32; g.f * ckk];
+            let mut cols = vec![0f32; ckk * grp * hw];
+            let mut gm = vec![0f32; g.f * grp * hw];
+            let mut out = vec![0f32; if want_y { g.f * grp * hw } else { 0 }];
+            let (start, end) = (t * per, ((t + 1) * per).min(g.n));
+            let mut first = start;
+            while first < end {
+                let imgs = grp.min(end - first);
+                let ld = imgs * hw;
+                for j in 0..imgs {
+                    im2col(g, &x[(first + j) * img_in..][..img_in], &mut cols[j * hw..], ld);
+                }
+                let src = &grad[first * img_out..][..imgs * img_out];
+                to_channel_major(src, imgs, g.f, hw, &mut gm);
+                // dw (f × ckk) += grad (f × imgs·hw) · colsᵀ (imgs·hw × ckk)
+                matmul(g.f, ckk, ld, &mut dw, true, &gm[..g.f * ld], false, &cols[..ckk * ld], true);
+                if let Some(ys) = ys.as_deref_mut() {
+                    // out (f × imgs·hw) = kernel (f × ckk) · cols (ckk × imgs·hw)
+                    matmul(g.f, ld, ckk, &mut out, false, kernel, false, &cols[..ckk * ld], false);
+                    for j in 0..imgs {
+                        let yi = &mut ys[(first - start + j) * img_out..][..img_out];
+                        for o in 0..g.f {
+                            yi[o * hw..(o + 1) * hw].copy_from_slice(&out[o * ld + j * hw..][..hw]);
+                        }
+                    }
+                }
+                first += imgs;
+            }
+            dw
+        })
+        .collect();
+    (if want_y { Some(y) } else { None }, direct::sum_partials(partials, g.f * ckk))
+}
+
 /// [`conv_backward_data`] through one gemm per group of images and col2im.
 pub fn conv_backward_data_gemm(g: &Geometry, grad: &[f32], kernel: &[f32]) -> Vec<f32> {
     let (ckk, hw, grp) = (g.ckk(), g.hw_out(), group_size(g));
@@ -794,9 +845,29 @@ impl candle_core::CustomOp3 for ConvBiasActOp {
                 (dx, dk)
             }
             Some(_) => {
-                let dx = pre.apply_op2_no_bwd(&kernel.contiguous()?, &Conv2dOp { stride: self.stride, padding: self.padding })?;
-                let dk = pre.apply_op2_no_bwd(&x.contiguous()?, &ConvBackwardFilter { stride: self.stride, padding: self.padding, k: kernel.dim(2)? })?;
-                (dx, dk)
+                // Both gradients unfold `pre` the same way: do it once.
+                let (x, kernel) = (x.contiguous()?, kernel.contiguous()?);
+                let (n, cin, h, w) = x.dims4()?;
+                let (_, cout, ho, wo) = pre.dims4()?;
+                let k = kernel.dim(2)?;
+                let g = Geometry::new(n, cout, ho, wo, cin, k, self.stride, self.padding)?;
+                let need_dx = x.track_op();
+                let (xs, xl) = x.storage_and_layout();
+                let (ks, kl) = kernel.storage_and_layout();
+                let (ps, pl) = pre.storage_and_layout();
+                let (xc, kc, pc) = match (&*xs, &*ks, &*ps) {
+                    (candle_core::Storage::Cpu(a), candle_core::Storage::Cpu(b), candle_core::Storage::Cpu(c)) => (a, b, c),
+                    _ => candle_core::bail!("conv_transpose2d backward: CPU tensors only"),
+                };
+                let (xv, kv, pv) = (f32_slice(xc, xl, "input")?, f32_slice(kc, kl, "kernel")?, f32_slice(pc, pl, "gradient")?);
+                let (dx, dk) = conv_forward_and_filter(&g, pv, kv, xv, need_dx);
+                let dev = candle_core::Device::Cpu;
+                let dk = Tensor::from_vec(dk, (cin, cout, k, k), &dev)?;
+                let dx = match dx {
+                    Some(v) => Some(Tensor::from_vec(v, (n, cin, h, w), &dev)?),
+                    None => None,
+                };
+                return Ok((dx, Some(dk), Some(dbias)));
             }
         };
         Ok((Some(dx), Some(dk), Some(dbias)))
@@ -878,9 +949,19 @@ impl CustomOp1 for ChannelSum {
         let sums: Vec<f32> = (0..c)
             .into_par_iter()
             .map(|ch| {
+                // Eight f32 lanes per plane (vectorised), planes added in f64.
                 let mut acc = 0f64;
                 for i in 0..n {
-                    acc += x[(i * c + ch) * plane..(i * c + ch + 1) * plane].iter().map(|&v| v as f64).sum::<f64>();
+                    let p = &x[(i * c + ch) * plane..(i * c + ch + 1) * plane];
+                    let mut lanes = [0f32; 8];
+                    let chunks = p.chunks_exact(8);
+                    let tail: f32 = chunks.remainder().iter().sum();
+                    for ch8 in chunks {
+                        for (l, v) in lanes.iter_mut().zip(ch8) {
+                            *l += v;
+                        }
+                    }
+                    acc += (lanes.iter().sum::<f32>() + tail) as f64;
                 }
                 acc as f32
             })
