@@ -1,7 +1,6 @@
-//! Optimisers with Keras' defaults. Adam is candle-nn's `AdamW` rule with no
-//! weight decay (run in one pass per parameter on the CPU, see [`Adam`]) and
-//! SGD is candle-nn's; RMSprop and Adadelta, which candle-nn does not have,
-//! follow Keras' update rules.
+//! Optimisers with Keras' defaults. Adam and SGD are candle-nn's (`AdamW`
+//! with no weight decay is Adam); RMSprop and Adadelta, which candle-nn does
+//! not have, follow Keras' update rules.
 //!
 //! Introduced in `notebooks/01_classic_autoencoder.ipynb`.
 
@@ -69,9 +68,10 @@ impl Optimizer {
             )));
         }
         Ok(match *self {
-            Optimizer::Adam { lr, beta1, beta2, eps } => {
-                OptimizerState::Adam(Adam::new(vars, ParamsAdamW { lr, beta1, beta2, eps, weight_decay: 0.0 })?)
-            }
+            Optimizer::Adam { lr, beta1, beta2, eps } => OptimizerState::Adam(AdamW::new(
+                vars,
+                ParamsAdamW { lr, beta1, beta2, eps, weight_decay: 0.0 },
+            )?),
             Optimizer::Sgd { lr } => OptimizerState::Sgd(SGD::new(vars, lr)?),
             Optimizer::RmsProp { lr, rho, eps } => OptimizerState::RmsProp(RmsProp::new(vars, lr, rho, eps)?),
             Optimizer::Adadelta { lr, rho, eps } => OptimizerState::Adadelta(Adadelta::new(vars, lr, rho, eps)?),
@@ -81,7 +81,7 @@ impl Optimizer {
 
 /// A built optimiser, ready to step.
 pub enum OptimizerState {
-    Adam(Adam),
+    Adam(AdamW),
     Sgd(SGD),
     RmsProp(RmsProp),
     Adadelta(Adadelta),
@@ -102,68 +102,6 @@ impl OptimizerState {
             OptimizerState::RmsProp(o) => o.step(grads)?,
             OptimizerState::Adadelta(o) => o.step(grads)?,
         }
-        Ok(())
-    }
-}
-
-/// Adam (candle-nn's `AdamW` rule): `m ← β₁m + (1-β₁)g`, `v ← β₂v + (1-β₂)g²`,
-/// `w ← w(1 - lr·λ) - lr·m̂ / (√v̂ + ε)` with `m̂`, `v̂` bias-corrected.
-///
-/// candle-nn's `AdamW` runs about a dozen tensor ops, each allocating, per
-/// parameter and step; for `f32` parameters on the CPU this does the same
-/// arithmetic in one pass over plain buffers. Parameters elsewhere (a GPU)
-/// go to candle-nn's `AdamW`.
-pub struct Adam {
-    cpu: Vec<(Var, Vec<f32>, Vec<f32>)>,
-    other: AdamW,
-    params: ParamsAdamW,
-    step_t: i32,
-}
-
-impl Adam {
-    pub fn new(vars: Vec<Var>, params: ParamsAdamW) -> Result<Self> {
-        let (cpu, other): (Vec<Var>, Vec<Var>) = vars
-            .into_iter()
-            .filter(|v| v.dtype().is_float())
-            .partition(|v| v.device().is_cpu() && v.dtype() == candle_core::DType::F32);
-        let cpu = cpu
-            .into_iter()
-            .map(|v| {
-                let n = v.elem_count();
-                (v, vec![0f32; n], vec![0f32; n])
-            })
-            .collect();
-        Ok(Adam { cpu, other: AdamW::new(other, params.clone())?, params, step_t: 0 })
-    }
-
-    pub fn step(&mut self, grads: &GradStore) -> Result<()> {
-        self.step_t += 1;
-        let p = &self.params;
-        let (b1, b2) = (p.beta1 as f32, p.beta2 as f32);
-        let scale_m = (1.0 / (1.0 - p.beta1.powi(self.step_t))) as f32;
-        let scale_v = (1.0 / (1.0 - p.beta2.powi(self.step_t))) as f32;
-        let (lr, eps, decay) = (p.lr as f32, p.eps as f32, (1.0 - p.lr * p.weight_decay) as f32);
-        for (var, m, v) in self.cpu.iter_mut() {
-            let Some(g) = grads.get(var) else { continue };
-            let g = g.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-            let theta = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
-            if g.len() != theta.len() {
-                return Err(Error::invalid(format!("Adam: gradient of {} values for a parameter of {}", g.len(), theta.len())));
-            }
-            let next: Vec<f32> = theta
-                .iter()
-                .zip(&g)
-                .zip(m.iter_mut().zip(v.iter_mut()))
-                .map(|((&w, &g), (m, v))| {
-                    *m = *m * b1 + g * (1.0 - b1);
-                    *v = *v * b2 + g * g * (1.0 - b2);
-                    let (m_hat, v_hat) = (*m * scale_m, *v * scale_v);
-                    w * decay - lr * (m_hat / (v_hat.sqrt() + eps))
-                })
-                .collect();
-            var.set(&Tensor::from_vec(next, var.shape(), var.device())?)?;
-        }
-        self.other.step(grads)?;
         Ok(())
     }
 }

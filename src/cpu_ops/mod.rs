@@ -1,12 +1,15 @@
-//! Fast CPU forward and backward passes for the convolutional lessons'
-//! operations, as candle custom ops: 2-D convolution, transposed convolution,
-//! 2×2 max-pooling and 2× nearest up-sampling.
+//! Fast CPU forward and backward passes for training, as candle custom ops:
+//! 2-D convolution, transposed convolution, 2×2 max-pooling, 2× nearest
+//! up-sampling, whole convolution blocks ([`conv_block`]), dense layers
+//! ([`dense`]) and the MSE and binary cross-entropy losses.
 //!
 //! candle 0.11's CPU convolution backward goes through a direct-loop
 //! transposed convolution, and its max-pool backward through several
-//! full-size temporaries; here every convolution pass is one of three
-//! kernels, each an `im2col`/`col2im` around one `gemm` per image, with the
-//! images of a batch spread over threads:
+//! full-size temporaries. Here every convolution pass is one of three
+//! kernels: 3×3 stride-1 'same' geometries go to the AVX2/FMA kernels of
+//! [`direct`] where the CPU has them, everything else to an
+//! `im2col`/`col2im` around one `gemm` per group of images, the images of a
+//! batch spread over threads:
 //!
 //! | pass | convolution | transposed convolution |
 //! |---|---|---|
@@ -14,8 +17,8 @@
 //! | gradient of the input | [`conv_backward_data`] | [`conv_forward`] |
 //! | gradient of the kernel | [`conv_backward_filter`] | [`conv_backward_filter`] (roles swapped) |
 //!
-//! The model layers use these automatically for `f32` tensors on the CPU
-//! (see [`enabled`]); on a GPU candle's own kernels run.
+//! The model layers and losses use these automatically for `f32` tensors on
+//! the CPU (see [`enabled`]); on a GPU candle's own kernels run.
 //! `tests/cpu_ops.rs` compares outputs and gradients with candle's
 //! reference ops on random shapes.
 
