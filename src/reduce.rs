@@ -41,11 +41,21 @@ pub fn from_array2(a: &Array2<f64>, dev: &Device) -> Result<Tensor> {
 }
 
 /// A fitted principal component analysis (no whitening).
+///
+/// Columns that are constant in the fitted data (dead code units, blank
+/// border pixels) carry no variance and are left out of linfa's fit: its
+/// decomposition can turn their exact zeros into NaNs. They come back, at
+/// their constant value, in [`Pca::inverse_transform`]; the number of
+/// components is then at most the number of varying columns.
 #[derive(Debug, Clone)]
 pub struct Pca {
     inner: linfa_reduction::Pca<f64>,
     n_samples: usize,
     total_variance: f64,
+    /// Indices of the columns that vary, in order.
+    varying: Vec<usize>,
+    /// Every column's mean (the value of the constant ones).
+    column_mean: Array1<f64>,
 }
 
 impl Pca {
@@ -64,17 +74,22 @@ impl Pca {
         if n < 2 {
             return Err(Error::invalid(format!("Pca::fit: {n} samples; PCA needs at least 2")));
         }
-        let total_variance = a.var_axis(ndarray::Axis(0), 1.0).sum();
-        let ds = DatasetBase::from(a);
-        let inner = linfa_reduction::Pca::params(n_components)
+        if a.iter().any(|v| !v.is_finite()) {
+            return Err(Error::invalid("Pca::fit: the data holds NaN or infinite values; check the model or data that produced it"));
+        }
+        let variance = a.var_axis(ndarray::Axis(0), 1.0);
+        let total_variance = variance.sum();
+        let varying: Vec<usize> = (0..d).filter(|&j| variance[j] > 0.0).collect();
+        if varying.is_empty() {
+            return Err(Error::invalid(format!("Pca::fit: all {d} columns are constant; there is no variance to analyse")));
+        }
+        let column_mean = a.mean_axis(ndarray::Axis(0)).expect("n ≥ 2 rows");
+        let ds = DatasetBase::from(a.select(ndarray::Axis(1), &varying));
+        let inner = linfa_reduction::Pca::params(n_components.min(varying.len()))
             .whiten(false)
             .fit(&ds)
             .map_err(|e| Error::Linfa(e.to_string()))?;
-        Ok(Pca {
-            inner,
-            n_samples: n,
-            total_variance,
-        })
+        Ok(Pca { inner, n_samples: n, total_variance, varying, column_mean })
     }
 
     /// Number of components kept.
@@ -85,11 +100,11 @@ impl Pca {
     /// Coordinates on the components: `(N, D) -> (N, n_components)`.
     pub fn transform(&self, xs: &Tensor) -> Result<Tensor> {
         let a = to_array2(xs)?;
-        let d = self.inner.mean().len();
+        let d = self.column_mean.len();
         if a.ncols() != d {
             return Err(Error::shape("Pca::transform", format!("(N, {d})"), xs.dims()));
         }
-        let y: Array2<f64> = self.inner.predict(&a);
+        let y: Array2<f64> = self.inner.predict(&a.select(ndarray::Axis(1), &self.varying));
         from_array2(&y, xs.device())
     }
 
@@ -103,7 +118,12 @@ impl Pca {
                 ys.dims(),
             ));
         }
-        from_array2(&self.inner.inverse_transform(a), ys.device())
+        let part = self.inner.inverse_transform(a);
+        let mut full = Array2::from_shape_fn((part.nrows(), self.column_mean.len()), |(_, j)| self.column_mean[j]);
+        for (k, &j) in self.varying.iter().enumerate() {
+            full.column_mut(j).assign(&part.column(k));
+        }
+        from_array2(&full, ys.device())
     }
 
     /// Projects and maps back: the best rank-`n_components` linear
@@ -158,7 +178,7 @@ impl Pca {
 
     /// The mean the components are centred on.
     pub fn mean(&self) -> Array1<f64> {
-        self.inner.mean().clone()
+        self.column_mean.clone()
     }
 }
 

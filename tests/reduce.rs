@@ -54,3 +54,27 @@ fn tsne_keeps_clusters_apart() {
     assert!(between > spread, "clusters overlap: centres {between} apart, spread {spread}");
     assert!(tsne(&x, 40.0, 300).unwrap_err().to_string().contains("perplexity 40"));
 }
+
+#[test]
+fn pca_handles_constant_columns_and_rejects_nan() {
+    use autoencoders::reduce::Pca;
+    use candle_core::{Device, Tensor};
+    // 3 varying columns and 3 constant ones (two zero, one 0.5), as dead code units give.
+    let n = 200;
+    let mut v = Vec::with_capacity(n * 6);
+    for i in 0..n {
+        let t = i as f32 / n as f32;
+        v.extend_from_slice(&[0.0, (t * 7.0).sin(), 0.5, t, 0.0, (t * 3.0).cos() + t]);
+    }
+    let xs = Tensor::from_vec(v, (n, 6), &Device::Cpu).unwrap();
+    let pca = Pca::fit(&xs, 6).unwrap();
+    assert_eq!(pca.n_components(), 3, "only the varying columns give components");
+    let back = pca.reconstruct(&xs).unwrap();
+    let err = (&back - &xs).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(err < 1e-4, "full-rank reconstruction is off by {err}");
+    let s = pca.sample(50, 1.0, 1, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
+    assert!(s.iter().all(|r| r[0] == 0.0 && r[2] == 0.5 && r[4] == 0.0), "constant columns keep their value");
+    let bad = Tensor::from_vec(vec![f32::NAN, 1.0, 2.0, 3.0], (2, 2), &Device::Cpu).unwrap();
+    assert!(Pca::fit(&bad, 1).is_err());
+    assert!(Pca::fit(&Tensor::zeros((5, 3), candle_core::DType::F32, &Device::Cpu).unwrap(), 1).is_err());
+}
