@@ -280,7 +280,8 @@ pub fn conv_backward_data(g: &Geometry, grad: &[f32], kernel: &[f32]) -> Vec<f32
 /// gradient for the output gradient `grad`, sharing one im2col of `x`: the
 /// input and kernel gradients of a transposed convolution, whose output
 /// gradient is `x` here. `x (n, c, h, w)`, `kernel (f, c, k, k)`, `grad (n, f,
-/// ho, wo)` → (`(n, f, ho, wo)`, `(f, c, k, k)`).
+/// ho, wo)` → (`(n, f, ho, wo)`, `(f, c, k, k)`); `kernel` is not read when
+/// `want_y` is false.
 pub fn conv_forward_and_filter(g: &Geometry, x: &[f32], kernel: &[f32], grad: &[f32], want_y: bool) -> (Option<Vec<f32>>, Vec<f32>) {
     let (ckk, hw, grp) = (g.ckk(), g.hw_out(), group_size(g));
     let (img_in, img_out) = (g.c * g.h * g.w, g.f * hw);
@@ -365,39 +366,7 @@ pub fn conv_backward_filter(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
 
 /// [`conv_backward_filter`] through im2col and one gemm per group of images.
 pub fn conv_backward_filter_gemm(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
-    let (ckk, hw, grp) = (g.ckk(), g.hw_out(), group_size(g));
-    let (img_in, img_out) = (g.c * g.h * g.w, g.f * hw);
-    let threads = rayon::current_num_threads().max(1);
-    let per = g.n.div_ceil(threads).max(1);
-    let partials: Vec<Vec<f32>> = (0..g.n.div_ceil(per))
-        .into_par_iter()
-        .map(|t| {
-            let mut dw = vec![0f32; g.f * ckk];
-            let mut cols = vec![0f32; ckk * grp * hw];
-            let mut gm = vec![0f32; g.f * grp * hw];
-            let end = ((t + 1) * per).min(g.n);
-            let mut first = t * per;
-            while first < end {
-                let imgs = grp.min(end - first);
-                let ld = imgs * hw;
-                for j in 0..imgs {
-                    im2col(g, &x[(first + j) * img_in..][..img_in], &mut cols[j * hw..], ld);
-                }
-                let src = &grad[first * img_out..][..imgs * img_out];
-                let gmat: &[f32] = if imgs == 1 {
-                    src
-                } else {
-                    to_channel_major(src, imgs, g.f, hw, &mut gm);
-                    &gm[..g.f * ld]
-                };
-                // dw (f × ckk) += grad (f × imgs·hw) · colsᵀ (imgs·hw × ckk)
-                matmul(g.f, ckk, ld, &mut dw, true, gmat, false, &cols[..ckk * ld], true);
-                first += imgs;
-            }
-            dw
-        })
-        .collect();
-    direct::sum_partials(partials, g.f * ckk)
+    conv_forward_and_filter(g, x, &[], grad, false).1
 }
 
 fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
