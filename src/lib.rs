@@ -12,12 +12,14 @@
 //! | [`loss`] | MSE, binary cross-entropy, KL divergence, PSNR | 01, 07 |
 //! | [`optim`] | Adam, RMSprop, Adadelta, SGD | 01 |
 //! | [`train`] | `fit`, `predict`, `evaluate`, `History`, `Trainer` | 01 |
+//! | [`cells`] | keeps candle's tensor ids apart across evcxr cells | 01 |
 //! | [`cpu_ops`] | fast CPU convolution, pooling, up-sampling (forward and backward) | 03 |
 //! | [`plot`] | image grids (PNG) and charts (SVG) | 01 |
 //! | [`noise`] | gaussian noise for denoising | 04 |
 //! | [`reduce`] | PCA and t-SNE through linfa | 05 |
 //! | [`exercise`] | checks for the Fashion-MNIST exercises | exercises |
 
+pub mod cells;
 pub mod cpu_ops;
 pub mod data;
 pub mod device;

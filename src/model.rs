@@ -94,6 +94,18 @@ impl Layer {
         }
     }
 
+    /// The layer's weight and bias tensors (none for pooling, up-sampling
+    /// and reshapes).
+    pub fn params(&self) -> Vec<&Tensor> {
+        let (w, b) = match self {
+            Layer::Dense { linear, .. } => (linear.weight(), linear.bias()),
+            Layer::Conv2d { conv, .. } => (conv.weight(), conv.bias()),
+            Layer::ConvTranspose2d { conv, .. } => (conv.weight(), conv.bias()),
+            _ => return Vec::new(),
+        };
+        std::iter::once(w).chain(b).collect()
+    }
+
     /// Trainable parameters of this layer.
     pub fn param_count(&self) -> usize {
         let count = |w: &Tensor, b: Option<&Tensor>| w.elem_count() + b.map_or(0, |b| b.elem_count());
@@ -198,7 +210,11 @@ impl Sequential {
     /// On a CPU with AVX2/FMA, each run of [2× up-sampling] → 3×3 'same'
     /// convolution with a bias → [2×2 max-pooling] runs as one fused op
     /// ([`cpu_ops::conv_block`]); the result is the same as layer by layer.
+    ///
+    /// Tensor ids are kept apart first (see [`crate::cells`]): the weights
+    /// may come from another notebook cell.
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        crate::cells::keep_ids_apart(self.layers.iter().flat_map(Layer::params).chain([xs]));
         let mut xs = xs.clone();
         let mut i = 0;
         while i < self.layers.len() {

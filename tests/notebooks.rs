@@ -13,7 +13,7 @@
 //! - `NOTEBOOK_CELL_TIMEOUT` — seconds per cell (default 900: the first
 //!   `:dep` cell compiles candle on a cold machine).
 //! - `NOTEBOOK_FILTER` or a plain command-line argument — run only notebooks
-//!   whose path contains it.
+//!   whose path contains it (`self-test`: only the runner's own fixtures).
 //!
 //! This binary has its own `main` (`harness = false`) because evcxr re-runs
 //! the current executable as its child process: `evcxr::runtime_hook()` must
@@ -300,8 +300,9 @@ fn notebooks_in(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// The runner's own check: each fixture must fail at the expected cell with
-/// the expected text, or the runner cannot be trusted to catch failures.
+/// The runner's own check: each failing fixture must fail at the expected
+/// cell with the expected text, or the runner cannot be trusted to catch
+/// failures; the passing one checks training across cells.
 fn self_test(root: &Path, timeout: Duration) -> Vec<String> {
     let fixtures = root.join("tests").join("fixtures");
     let expectations = [
@@ -325,6 +326,14 @@ fn self_test(root: &Path, timeout: Duration) -> Vec<String> {
                 "runner self-test {name}: the notebook passed, but cell {cell} should have failed"
             )),
         }
+    }
+    // And one that must pass: weights built in one cell, trained in the next
+    // (evcxr gives every cell its own copy of candle; see src/cells.rs).
+    let name = "cross_cell_training.ipynb";
+    let run = run_notebook(root, &fixtures.join(name), timeout);
+    match &run.failure {
+        None => println!("ok     runner self-test: {name} passes (weights of an earlier cell train as in one cell)"),
+        Some(f) => problems.push(format!("runner self-test {name}: cell {} failed: {}", f.cell, f.error)),
     }
     problems
 }
@@ -389,7 +398,7 @@ fn main() {
     let mut passed = 0;
     let mut failed = 0;
     let mut problems = Vec::new();
-    if filter.is_none() {
+    if filter.is_none() || filter.as_deref() == Some("self-test") {
         let p = self_test(&root, timeout);
         if p.is_empty() {
             passed += 1;
