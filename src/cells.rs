@@ -15,7 +15,9 @@
 //! tensor the cell makes from then on is numbered above them. A hand-written
 //! loop that builds its graph from variables of an earlier cell gets the same
 //! protection by building its optimiser in the loop's cell, or by calling
-//! [`keep_ids_apart`] there.
+//! [`keep_ids_apart`] on the variables at the top of the cell. An optimiser
+//! built in an earlier cell refuses to step on a graph of a later cell that
+//! did neither (the error says so), rather than apply mixed-up gradients.
 //!
 //! Outside evcxr (one copy of candle) ids are unique anyway and this costs a
 //! comparison per call.
@@ -29,6 +31,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// The highest id this copy of candle is known to have handed out. One per
 /// copy of this crate, that is one per notebook cell under evcxr.
 static PASSED: AtomicUsize = AtomicUsize::new(0);
+
+/// Ids below this were handed to [`keep_ids_apart`] in this copy: tensors
+/// made after that call are numbered above them.
+static KEPT_BELOW: AtomicUsize = AtomicUsize::new(0);
 
 /// The number inside a tensor's id (`TensorId` keeps it private; its `Debug`
 /// form is `TensorId(n)`).
@@ -60,15 +66,39 @@ pub fn next_id() -> usize {
 /// tensors with one id. Cheap when nothing needs to move: a comparison per
 /// tensor. When something does, it costs about 0.1 µs per id skipped
 /// (tensors made and dropped).
+///
+/// Call it at the top of a cell, before any tensor is made from `tensors`:
+/// tensors made before the call keep their ids.
 pub fn keep_ids_apart<'a>(tensors: impl IntoIterator<Item = &'a Tensor>) {
+    let highest = move_past(tensors);
+    KEPT_BELOW.fetch_max(highest + 1, Ordering::Relaxed);
+}
+
+/// Whether [`keep_ids_apart`] has been called in this cell on tensors with
+/// ids up to `id`.
+pub fn kept_apart(id: usize) -> bool {
+    KEPT_BELOW.load(Ordering::Relaxed) > id
+}
+
+/// An address that differs between copies of this crate, that is between
+/// notebook cells under evcxr (and never changes outside evcxr).
+pub fn copy_key() -> usize {
+    &PASSED as *const AtomicUsize as usize
+}
+
+/// [`keep_ids_apart`] for tensors that may already be part of a graph (a
+/// loss's prediction): moves the counter but does not count as the call at
+/// the top of the cell. Returns the highest id among `tensors`.
+pub(crate) fn move_past<'a>(tensors: impl IntoIterator<Item = &'a Tensor>) -> usize {
     let highest = tensors.into_iter().map(id_number).max().unwrap_or(0);
     if highest < PASSED.load(Ordering::Relaxed) {
-        return;
+        return highest;
     }
     let mut seen = 0;
     while seen <= highest {
-        let Ok(t) = Tensor::zeros((), DType::U8, &Device::Cpu) else { return };
+        let Ok(t) = Tensor::zeros((), DType::U8, &Device::Cpu) else { return highest };
         seen = id_number(&t);
     }
     PASSED.fetch_max(seen, Ordering::Relaxed);
+    highest
 }

@@ -14,7 +14,7 @@ pub const EPSILON: f64 = 1e-7;
 /// Checks that the shapes agree, and keeps tensor ids apart before a graph
 /// is built from the two (see [`crate::cells`]).
 fn same_shape(what: &str, pred: &Tensor, target: &Tensor) -> Result<()> {
-    crate::cells::keep_ids_apart([pred, target]);
+    crate::cells::move_past([pred, target]);
     if pred.dims() != target.dims() {
         return Err(Error::shape(
             format!("{what}: target"),
@@ -79,7 +79,7 @@ pub enum Loss {
 impl Loss {
     /// The loss of a batch, as a scalar tensor.
     pub fn compute(self, pred: &Tensor, target: &Tensor) -> Result<Tensor> {
-        crate::cells::keep_ids_apart([pred, target]);
+        crate::cells::move_past([pred, target]);
         match self {
             // On the CPU the same formulas run as single ops (crate::cpu_ops).
             Loss::Mse if crate::cpu_ops::enabled(pred) && pred.dims() == target.dims() && target.dtype() == DType::F32 => {

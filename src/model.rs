@@ -214,7 +214,8 @@ impl Sequential {
     /// Tensor ids are kept apart first (see [`crate::cells`]): the weights
     /// may come from another notebook cell.
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        crate::cells::keep_ids_apart(self.layers.iter().flat_map(Layer::params).chain([xs]));
+        crate::cells::keep_ids_apart(self.layers.iter().flat_map(Layer::params));
+        crate::cells::move_past([xs]);
         let mut xs = xs.clone();
         let mut i = 0;
         while i < self.layers.len() {

@@ -68,25 +68,35 @@ impl Optimizer {
     /// [`crate::cells`]): build the optimiser in the cell that runs the loop.
     pub fn build(&self, vars: Vec<Var>) -> Result<OptimizerState> {
         crate::cells::keep_ids_apart(vars.iter().map(|v| v.as_tensor()));
+        let highest_id = vars.iter().map(|v| crate::cells::id_number(v.as_tensor())).max().unwrap_or(0);
         let lr = self.lr();
         if !(lr.is_finite() && lr > 0.0) {
             return Err(Error::invalid(format!(
                 "learning rate {lr} is not allowed: use a finite value > 0 (Keras' default is 0.001)"
             )));
         }
-        Ok(match *self {
+        let rule = match *self {
             Optimizer::Adam { lr, beta1, beta2, eps } => {
-                OptimizerState::Adam(Adam::new(vars, ParamsAdamW { lr, beta1, beta2, eps, weight_decay: 0.0 })?)
+                Rule::Adam(Adam::new(vars, ParamsAdamW { lr, beta1, beta2, eps, weight_decay: 0.0 })?)
             }
-            Optimizer::Sgd { lr } => OptimizerState::Sgd(SGD::new(vars, lr)?),
-            Optimizer::RmsProp { lr, rho, eps } => OptimizerState::RmsProp(RmsProp::new(vars, lr, rho, eps)?),
-            Optimizer::Adadelta { lr, rho, eps } => OptimizerState::Adadelta(Adadelta::new(vars, lr, rho, eps)?),
-        })
+            Optimizer::Sgd { lr } => Rule::Sgd(SGD::new(vars, lr)?),
+            Optimizer::RmsProp { lr, rho, eps } => Rule::RmsProp(RmsProp::new(vars, lr, rho, eps)?),
+            Optimizer::Adadelta { lr, rho, eps } => Rule::Adadelta(Adadelta::new(vars, lr, rho, eps)?),
+        };
+        Ok(OptimizerState { rule, highest_id, built_in: crate::cells::copy_key() })
     }
 }
 
 /// A built optimiser, ready to step.
-pub enum OptimizerState {
+pub struct OptimizerState {
+    rule: Rule,
+    /// The highest tensor id among its variables.
+    highest_id: usize,
+    /// The copy of the crate (the notebook cell) that built it.
+    built_in: usize,
+}
+
+enum Rule {
     Adam(Adam),
     Sgd(SGD),
     RmsProp(RmsProp),
@@ -96,19 +106,38 @@ pub enum OptimizerState {
 impl OptimizerState {
     /// One update from the gradients of `loss`.
     pub fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
+        self.check_cell()?;
         let grads = loss.backward()?;
         self.step(&grads)
     }
 
     /// One update from computed gradients.
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
-        match self {
-            OptimizerState::Adam(o) => o.step(grads)?,
-            OptimizerState::Sgd(o) => o.step(grads)?,
-            OptimizerState::RmsProp(o) => o.step(grads)?,
-            OptimizerState::Adadelta(o) => o.step(grads)?,
+        self.check_cell()?;
+        match &mut self.rule {
+            Rule::Adam(o) => o.step(grads)?,
+            Rule::Sgd(o) => o.step(grads)?,
+            Rule::RmsProp(o) => o.step(grads)?,
+            Rule::Adadelta(o) => o.step(grads)?,
         }
         Ok(())
+    }
+
+    /// Refuses a step in a later notebook cell whose graph may give two
+    /// tensors one id (see [`crate::cells`]): the optimiser was built in
+    /// another cell and nothing in this one kept the variables' ids apart
+    /// before the graph was built (a model's forward pass does it).
+    fn check_cell(&self) -> Result<()> {
+        if crate::cells::copy_key() == self.built_in || crate::cells::kept_apart(self.highest_id) {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            "this optimiser was built in an earlier notebook cell, so this cell's tensors may carry the same \
+             ids as its variables and candle would mix up their gradients (evcxr gives every cell its own copy \
+             of candle, whose tensor ids start again at 1; see autoencoders::cells). Build the optimiser in this \
+             cell, before the loop, or call `autoencoders::cells::keep_ids_apart(vars.iter().map(|v| v.as_tensor()))` \
+             at the top of this cell. Nothing was updated.",
+        ))
     }
 }
 
