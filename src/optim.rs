@@ -67,8 +67,8 @@ impl Optimizer {
     /// `vars`, which may come from another notebook cell (see
     /// [`crate::cells`]): build the optimiser in the cell that runs the loop.
     pub fn build(&self, vars: Vec<Var>) -> Result<OptimizerState> {
-        crate::cells::keep_ids_apart(vars.iter().map(|v| v.as_tensor()));
-        let highest_id = vars.iter().map(|v| crate::cells::id_number(v.as_tensor())).max().unwrap_or(0);
+        let highest_id = crate::cells::highest_id(vars.iter().map(|v| v.as_tensor()));
+        crate::cells::keep_above(highest_id);
         let lr = self.lr();
         if !(lr.is_finite() && lr > 0.0) {
             return Err(Error::invalid(format!(

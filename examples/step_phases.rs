@@ -1,0 +1,89 @@
+//! Milliseconds per training step, split into forward, loss, backward and
+//! optimiser, for one of the course's models on the CPU (batches of 128
+//! MNIST images).
+//!
+//! ```text
+//! cargo run --release --example step_phases -- [deep|conv|upconv] [STEPS]
+//! ```
+//! `ADAMW=1` steps with candle-nn's `AdamW` instead of the crate's Adam;
+//! `LAYERWISE=1` runs the layers one by one (no block fusion) and prints the
+//! forward time of each.
+
+use autoencoders::prelude::*;
+use candle_nn::{AdamW, Optimizer as _, ParamsAdamW};
+use std::time::Instant;
+
+fn main() -> autoencoders::Result<()> {
+    let data = Dataset::mnist()?;
+    let which = std::env::args().nth(1).unwrap_or_else(|| "deep".into());
+    let steps: usize = match std::env::args().nth(2).map(|s| s.parse()) {
+        None => 100,
+        Some(Ok(n)) if n > 0 => n,
+        Some(_) => return Err(Error::InvalidArgument("STEPS must be a whole number above 0".into())),
+    };
+    let ae = match which.as_str() {
+        "deep" => Autoencoder::dense(&DenseConfig::deep(), &Device::Cpu)?,
+        "conv" => Autoencoder::conv(&ConvConfig::default(), &Device::Cpu)?,
+        "upconv" => Autoencoder::upsampling(&UpConvConfig::default(), &Device::Cpu)?,
+        other => return Err(Error::InvalidArgument(format!("model {other:?}: use deep, conv or upconv"))),
+    };
+    let loss_fn = if which == "deep" { Loss::Mse } else { Loss::BinaryCrossEntropy };
+    let mut ours = Optimizer::adam().build(ae.vars())?;
+    let mut adamw = std::env::var_os("ADAMW")
+        .map(|_| AdamW::new(ae.vars(), ParamsAdamW { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: 0.0 }))
+        .transpose()?;
+    let layerwise = std::env::var_os("LAYERWISE").is_some();
+    let (enc, dec) = (ae.encoder(), ae.decoder());
+    let layers: Vec<_> = enc.layers.iter().chain(&dec.layers).collect();
+    let mut per_layer = vec![0f64; layers.len()];
+    let mut phases = [0f64; 4];
+    // Two warm-up steps are not counted.
+    for s in 0..steps + 2 {
+        let xs = data.train_images.narrow(0, (s * 128) % 59_872, 128)?;
+        let t0 = Instant::now();
+        let ys = if layerwise {
+            let mut h = xs.clone();
+            for (i, l) in layers.iter().enumerate() {
+                let t = Instant::now();
+                h = l.forward(&h)?;
+                if s >= 2 {
+                    per_layer[i] += t.elapsed().as_secs_f64();
+                }
+            }
+            h
+        } else {
+            ae.forward(&xs)?
+        };
+        let t1 = Instant::now();
+        let loss = loss_fn.compute(&ys, &xs)?;
+        let t2 = Instant::now();
+        let grads = loss.backward()?;
+        let t3 = Instant::now();
+        match adamw.as_mut() {
+            Some(o) => o.step(&grads)?,
+            None => ours.step(&grads)?,
+        }
+        let t4 = Instant::now();
+        if s >= 2 {
+            for (p, (a, b)) in phases.iter_mut().zip([(t0, t1), (t1, t2), (t2, t3), (t3, t4)]) {
+                *p += (b - a).as_secs_f64();
+            }
+        }
+    }
+    let ms = |v: f64| v * 1000.0 / steps as f64;
+    let opt = if adamw.is_some() { "candle-nn AdamW" } else { "the crate's Adam" };
+    println!(
+        "{which} ({opt}, {steps} steps): forward {:.1} ms, loss {:.1}, backward {:.1}, optimiser {:.1}; total {:.1} ms/step",
+        ms(phases[0]),
+        ms(phases[1]),
+        ms(phases[2]),
+        ms(phases[3]),
+        ms(phases.iter().sum())
+    );
+    if layerwise {
+        for (l, v) in layers.iter().zip(&per_layer) {
+            println!("   {:30} {:.2} ms", l.name(), ms(*v));
+        }
+    }
+    Ok(())
+}
