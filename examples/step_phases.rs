@@ -22,19 +22,40 @@ fn main() -> autoencoders::Result<()> {
         Some(_) => return Err(Error::InvalidArgument("STEPS must be a whole number above 0".into())),
     };
     let ae = match which.as_str() {
-        "deep" => Autoencoder::dense(&DenseConfig::deep(), &Device::Cpu)?,
-        "conv" => Autoencoder::conv(&ConvConfig::default(), &Device::Cpu)?,
-        "upconv" => Autoencoder::upsampling(&UpConvConfig::default(), &Device::Cpu)?,
-        other => return Err(Error::InvalidArgument(format!("model {other:?}: use deep, conv or upconv"))),
+        "deep" => DenseAutoencoder::deep().build(&Device::Cpu)?,
+        "conv" => ConvAutoencoder::default().build(&Device::Cpu)?,
+        "upconv" => UpConvAutoencoder::default().build(&Device::Cpu)?,
+        other => {
+            return Err(Error::InvalidArgument(format!(
+                "model {other:?}: use deep, conv or upconv"
+            )))
+        }
     };
-    let loss_fn = if which == "deep" { Loss::Mse } else { Loss::BinaryCrossEntropy };
+    let loss_fn = if which == "deep" {
+        Loss::Mse
+    } else {
+        Loss::BinaryCrossEntropy
+    };
     let mut ours = Optimizer::adam().build(ae.vars())?;
     let mut adamw = std::env::var_os("ADAMW")
-        .map(|_| AdamW::new(ae.vars(), ParamsAdamW { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: 0.0 }))
+        .map(|_| {
+            AdamW::new(
+                ae.vars(),
+                ParamsAdamW {
+                    lr: 1e-3,
+                    beta1: 0.9,
+                    beta2: 0.999,
+                    eps: 1e-7,
+                    weight_decay: 0.0,
+                },
+            )
+        })
         .transpose()?;
     let layerwise = std::env::var_os("LAYERWISE").is_some();
     let (enc, dec) = (ae.encoder(), ae.decoder());
-    let layers: Vec<_> = enc.layers.iter().chain(&dec.layers).collect();
+    let layers: Vec<_> = enc.layers().into_iter().chain(dec.layers()).collect();
+    let mut input_dims = vec![128];
+    input_dims.extend(enc.input_shape());
     let mut per_layer = vec![0f64; layers.len()];
     let mut phases = [0f64; 4];
     // Two warm-up steps are not counted.
@@ -42,15 +63,15 @@ fn main() -> autoencoders::Result<()> {
         let xs = data.train_images.narrow(0, (s * 128) % 59_872, 128)?;
         let t0 = Instant::now();
         let ys = if layerwise {
-            let mut h = xs.clone();
+            let mut h = xs.reshape(input_dims.as_slice())?;
             for (i, l) in layers.iter().enumerate() {
                 let t = Instant::now();
-                h = l.forward(&h)?;
+                h = l.forward(&h, &mut autoencoders::nn::Pass::training(0))?;
                 if s >= 2 {
                     per_layer[i] += t.elapsed().as_secs_f64();
                 }
             }
-            h
+            h.reshape(xs.dims())?
         } else {
             ae.forward(&xs)?
         };
@@ -71,7 +92,11 @@ fn main() -> autoencoders::Result<()> {
         }
     }
     let ms = |v: f64| v * 1000.0 / steps as f64;
-    let opt = if adamw.is_some() { "candle-nn AdamW" } else { "the crate's Adam" };
+    let opt = if adamw.is_some() {
+        "candle-nn AdamW"
+    } else {
+        "the crate's Adam"
+    };
     println!(
         "{which} ({opt}, {steps} steps): forward {:.1} ms, loss {:.1}, backward {:.1}, optimiser {:.1}; total {:.1} ms/step",
         ms(phases[0]),
@@ -81,8 +106,8 @@ fn main() -> autoencoders::Result<()> {
         ms(phases.iter().sum())
     );
     if layerwise {
-        for (l, v) in layers.iter().zip(&per_layer) {
-            println!("   {:30} {:.2} ms", l.name(), ms(*v));
+        for (i, (l, v)) in layers.iter().zip(&per_layer).enumerate() {
+            println!("   {:30} {:.2} ms", format!("{i:>2} {}", l.kind()), ms(*v));
         }
     }
     Ok(())

@@ -38,11 +38,7 @@ pub enum Error {
 
     /// An IDX file is shorter or longer than its header says.
     #[error("{path}: {found} bytes, but its header announces {expected}; the file is truncated or corrupt: run `scripts/fetch-data.sh` to fetch it again")]
-    BadLength {
-        path: PathBuf,
-        expected: u64,
-        found: u64,
-    },
+    BadLength { path: PathBuf, expected: u64, found: u64 },
 
     /// Images and labels of one split do not pair up.
     #[error("{split} split: {images} images but {labels} labels; the files come from different data sets: run `scripts/fetch-data.sh`")]
@@ -58,6 +54,25 @@ pub enum Error {
         what: String,
         expected: String,
         got: Vec<usize>,
+    },
+
+    /// A layer cannot take the input shape it receives (found when the model
+    /// is built, before any training).
+    #[error("layer {layer}: it receives {input}, but it needs {needs}")]
+    LayerShape {
+        layer: String,
+        input: String,
+        needs: String,
+    },
+
+    /// Two parts of a model do not fit together (an encoder and a decoder,
+    /// saved weights and a model).
+    #[error("{what}: {left} does not fit {right}; {fix}")]
+    Mismatch {
+        what: String,
+        left: String,
+        right: String,
+        fix: String,
     },
 
     /// An argument is out of range; the message says which and what is allowed.
@@ -111,11 +126,7 @@ pub fn write_atomic(path: impl AsRef<std::path::Path>, bytes: &[u8]) -> Result<(
     let name = path
         .file_name()
         .ok_or_else(|| Error::invalid(format!("cannot write to {}: it names no file", path.display())))?;
-    let tmp = dir.join(format!(
-        ".{}.part.{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let tmp = dir.join(format!(".{}.part.{}", name.to_string_lossy(), std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;

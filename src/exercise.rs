@@ -8,7 +8,8 @@
 //! Introduced in `exercises/01_generate_shoes.ipynb`.
 
 use crate::error::{Error, Result};
-use crate::model::{Classifier, Model};
+use crate::models::Classifier;
+use crate::nn::Model;
 use candle_core::{DType, Tensor};
 
 /// A threshold for full runs and a lower one for quick mode.
@@ -21,7 +22,7 @@ pub struct Threshold {
 impl Threshold {
     /// The value that applies now.
     pub fn now(self) -> f32 {
-        if crate::mode::mode().is_quick() {
+        if crate::runtime::mode::mode().is_quick() {
             self.quick
         } else {
             self.full
@@ -30,7 +31,11 @@ impl Threshold {
 }
 
 fn verdict(name: &str, ok: bool, expected: String, measured: String, hint: &str) -> Result<()> {
-    let mode = if crate::mode::mode().is_quick() { " (quick-mode threshold)" } else { "" };
+    let mode = if crate::runtime::mode::mode().is_quick() {
+        " (quick-mode threshold)"
+    } else {
+        ""
+    };
     if ok {
         println!("✔ {name}: {measured} (expected {expected}{mode})");
         Ok(())
@@ -57,10 +62,7 @@ pub fn check_images(name: &str, xs: &Tensor, min_count: usize) -> Result<()> {
         );
     }
     let xs = xs.to_dtype(DType::F32)?;
-    let (lo, hi) = (
-        xs.min_all()?.to_scalar::<f32>()?,
-        xs.max_all()?.to_scalar::<f32>()?,
-    );
+    let (lo, hi) = (xs.min_all()?.to_scalar::<f32>()?, xs.max_all()?.to_scalar::<f32>()?);
     verdict(
         name,
         lo >= 0.0 && hi <= 1.0 && lo.is_finite() && hi.is_finite(),
@@ -73,7 +75,7 @@ pub fn check_images(name: &str, xs: &Tensor, min_count: usize) -> Result<()> {
 /// Test-set reconstruction error (MSE) of `model` must be at most `max_mse`.
 pub fn check_reconstruction(model: &impl Model, test_images: &Tensor, max_mse: Threshold) -> Result<f32> {
     let recon = crate::train::predict(model, test_images, 256)?;
-    let m = crate::loss::mse_value(&recon, test_images)?;
+    let m = crate::train::loss::mse_value(&recon, test_images)?;
     let t = max_mse.now();
     verdict(
         "reconstruction error on the test set",
@@ -89,7 +91,10 @@ pub fn check_reconstruction(model: &impl Model, test_images: &Tensor, max_mse: T
 /// `min_gain_db` over the noisy input.
 pub fn check_denoising(model: &impl Model, clean: &Tensor, noisy: &Tensor, min_gain_db: Threshold) -> Result<f32> {
     let out = crate::train::predict(model, noisy, 256)?;
-    let (before, after) = (crate::loss::psnr(noisy, clean)?, crate::loss::psnr(&out, clean)?);
+    let (before, after) = (
+        crate::train::loss::psnr(noisy, clean)?,
+        crate::train::loss::psnr(&out, clean)?,
+    );
     let gain = after - before;
     let t = min_gain_db.now();
     verdict(
@@ -104,7 +109,13 @@ pub fn check_denoising(model: &impl Model, clean: &Tensor, noisy: &Tensor, min_g
 
 /// At least `min_share` of `generated` must be classified as one of
 /// `classes` by the reference `judge`.
-pub fn check_generated(generated: &Tensor, judge: &Classifier, classes: &[u32], names: &[&str], min_share: Threshold) -> Result<f32> {
+pub fn check_generated(
+    generated: &Tensor,
+    judge: &Classifier,
+    classes: &[u32],
+    names: &[&str],
+    min_share: Threshold,
+) -> Result<f32> {
     check_images("generated images", generated, 10)?;
     let share = judge.share_of(generated, classes)?;
     let t = min_share.now();
@@ -155,21 +166,36 @@ pub fn student_version(solution_json: &str) -> Result<String> {
             let indent = &line[..line.len() - trimmed.len()];
             if let Some(hint) = trimmed.strip_prefix(SOLUTION_START) {
                 if open.is_some() {
-                    return Err(Error::invalid(format!("cell {}: a solution region opens inside another", i + 1)));
+                    return Err(Error::invalid(format!(
+                        "cell {}: a solution region opens inside another",
+                        i + 1
+                    )));
                 }
                 open = Some(i);
-                let hint = hint.trim().replace('\\', "\\\\").replace('"', "\\\"");
+                // Escaped for a string literal and for `todo!`'s format string.
+                let hint = hint
+                    .trim()
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('{', "{{")
+                    .replace('}', "}}");
                 out.push_str(&format!("{indent}todo!(\"{hint}\")\n"));
             } else if trimmed.starts_with(SOLUTION_END) {
                 if open.take().is_none() {
-                    return Err(Error::invalid(format!("cell {}: `{SOLUTION_END}` without an opening `{SOLUTION_START}`", i + 1)));
+                    return Err(Error::invalid(format!(
+                        "cell {}: `{SOLUTION_END}` without an opening `{SOLUTION_START}`",
+                        i + 1
+                    )));
                 }
             } else if open.is_none() {
                 out.push_str(&line.replace("path = \"../..\"", "path = \"..\""));
             }
         }
         if open.is_some() {
-            return Err(Error::invalid(format!("cell {}: a solution region is never closed with `{SOLUTION_END}`", i + 1)));
+            return Err(Error::invalid(format!(
+                "cell {}: a solution region is never closed with `{SOLUTION_END}`",
+                i + 1
+            )));
         }
         let lines: Vec<serde_json::Value> = out
             .trim_end_matches('\n')

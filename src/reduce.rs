@@ -75,13 +75,17 @@ impl Pca {
             return Err(Error::invalid(format!("Pca::fit: {n} samples; PCA needs at least 2")));
         }
         if a.iter().any(|v| !v.is_finite()) {
-            return Err(Error::invalid("Pca::fit: the data holds NaN or infinite values; check the model or data that produced it"));
+            return Err(Error::invalid(
+                "Pca::fit: the data holds NaN or infinite values; check the model or data that produced it",
+            ));
         }
         let variance = a.var_axis(ndarray::Axis(0), 1.0);
         let total_variance = variance.sum();
         let varying: Vec<usize> = (0..d).filter(|&j| variance[j] > 0.0).collect();
         if varying.is_empty() {
-            return Err(Error::invalid(format!("Pca::fit: all {d} columns are constant; there is no variance to analyse")));
+            return Err(Error::invalid(format!(
+                "Pca::fit: all {d} columns are constant; there is no variance to analyse"
+            )));
         }
         let column_mean = a.mean_axis(ndarray::Axis(0)).expect("n ≥ 2 rows");
         let ds = DatasetBase::from(a.select(ndarray::Axis(1), &varying));
@@ -89,7 +93,13 @@ impl Pca {
             .whiten(false)
             .fit(&ds)
             .map_err(|e| Error::Linfa(e.to_string()))?;
-        Ok(Pca { inner, n_samples: n, total_variance, varying, column_mean })
+        Ok(Pca {
+            inner,
+            n_samples: n,
+            total_variance,
+            varying,
+            column_mean,
+        })
     }
 
     /// Number of components kept.
@@ -195,7 +205,9 @@ pub fn tsne(xs: &Tensor, perplexity: f64, max_iter: usize) -> Result<Tensor> {
         )));
     }
     if max_iter < 10 {
-        return Err(Error::invalid(format!("tsne: max_iter {max_iter} is too few; use at least 250")));
+        return Err(Error::invalid(format!(
+            "tsne: max_iter {max_iter} is too few; use at least 250"
+        )));
     }
     // Exact t-SNE (threshold 0): linfa-tsne's Barnes-Hut tree (threshold
     // 0.5) recursed without end on MNIST samples of 166 and 1,000 images and

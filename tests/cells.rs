@@ -2,7 +2,7 @@
 //! itself needs evcxr: `tests/fixtures/cross_cell_training.ipynb`, run by the
 //! notebook runner, builds a model in one cell and trains it in the next.
 
-use autoencoders::cells::{id_number, keep_ids_apart, next_id};
+use autoencoders::runtime::cells::{id_number, keep_ids_apart, next_id};
 use candle_core::{DType, Device, Tensor};
 
 #[test]
@@ -22,5 +22,9 @@ fn keep_ids_apart_moves_forward_only_when_needed() {
     keep_ids_apart([&t]);
     let after = next_id();
     // next_id itself makes one tensor; another thread may add a few.
-    assert!(after - before < 50, "an id already passed moved the counter by {}", after - before);
+    assert!(
+        after - before < 50,
+        "an id already passed moved the counter by {}",
+        after - before
+    );
 }

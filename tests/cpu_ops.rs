@@ -2,12 +2,19 @@
 //! gradients of both inputs, on random shapes (strides, paddings, output
 //! paddings, odd sizes).
 
-use autoencoders::cpu_ops;
+use autoencoders::kernels as cpu_ops;
 use candle_core::{Device, Tensor, Var};
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims());
-    (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }
 
 fn scale(t: &Tensor) -> f32 {
@@ -18,7 +25,10 @@ fn scale(t: &Tensor) -> f32 {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 33) as usize) % n
     }
 }
@@ -40,14 +50,22 @@ fn compare(
     let yf = fast(xv.as_tensor(), kv.as_tensor()).unwrap();
     let yr = reference(xv.as_tensor(), kv.as_tensor()).unwrap();
     let tol = 1e-4 * scale(&yr);
-    assert!(max_diff(&yf, &yr) <= tol, "{what}: forward differs by {}", max_diff(&yf, &yr));
+    assert!(
+        max_diff(&yf, &yr) <= tol,
+        "{what}: forward differs by {}",
+        max_diff(&yf, &yr)
+    );
     let w = randn(yr.dims());
     let gf = (yf * &w).unwrap().sum_all().unwrap().backward().unwrap();
     let gr = (yr * &w).unwrap().sum_all().unwrap().backward().unwrap();
     for (name, v) in [("input", &xv), ("kernel", &kv)] {
         let (a, b) = (gf.get(v).unwrap(), gr.get(v).unwrap());
         let tol = 1e-4 * scale(b);
-        assert!(max_diff(a, b) <= tol, "{what}: {name} gradient differs by {}", max_diff(a, b));
+        assert!(
+            max_diff(a, b) <= tol,
+            "{what}: {name} gradient differs by {}",
+            max_diff(a, b)
+        );
     }
 }
 
@@ -67,7 +85,11 @@ fn conv2d_matches_candle_on_random_shapes() {
         let x = randn(&[n, c, h, w]);
         let kern = randn(&[f, c, k, k]);
         compare(
-            &format!("conv2d case {case}: x {:?} k {:?} stride {stride} padding {padding}", x.dims(), kern.dims()),
+            &format!(
+                "conv2d case {case}: x {:?} k {:?} stride {stride} padding {padding}",
+                x.dims(),
+                kern.dims()
+            ),
             &x,
             &kern,
             |x, k| cpu_ops::conv2d(x, k, stride, padding),
@@ -85,7 +107,8 @@ fn conv_transpose2d_matches_candle_on_random_shapes() {
         let padding = r.next(k.min(3));
         let output_padding = r.next(stride);
         let (h, w) = (1 + r.next(7), 1 + r.next(7));
-        if (h - 1) * stride + k + output_padding <= 2 * padding || (w - 1) * stride + k + output_padding <= 2 * padding {
+        if (h - 1) * stride + k + output_padding <= 2 * padding || (w - 1) * stride + k + output_padding <= 2 * padding
+        {
             continue;
         }
         let x = randn(&[n, cin, h, w]);
@@ -109,15 +132,29 @@ fn the_course_layer_shapes_match_candle() {
         (&[4, 32, 7, 7], &[64, 32, 3, 3], 1, 1),
     ];
     for (xs, ks, stride, padding) in cases {
-        compare("course conv", &randn(xs), &randn(ks), |x, k| cpu_ops::conv2d(x, k, stride, padding), |x, k| x.conv2d(k, padding, stride, 1, 1));
+        compare(
+            "course conv",
+            &randn(xs),
+            &randn(ks),
+            |x, k| cpu_ops::conv2d(x, k, stride, padding),
+            |x, k| x.conv2d(k, padding, stride, 1, 1),
+        );
     }
-    let tcases: [(&[usize], &[usize], usize, usize, usize); 3] = [
+    // (input, kernel, stride, padding, output padding)
+    type Case = (&'static [usize], &'static [usize], usize, usize, usize);
+    let tcases: [Case; 3] = [
         (&[4, 64, 3, 3], &[64, 32, 3, 3], 2, 0, 0),
         (&[4, 32, 7, 7], &[32, 16, 3, 3], 2, 1, 1),
         (&[4, 16, 14, 14], &[16, 1, 3, 3], 2, 1, 1),
     ];
     for (xs, ks, s, p, op) in tcases {
-        compare("course conv_t", &randn(xs), &randn(ks), |x, k| cpu_ops::conv_transpose2d(x, k, s, p, op), |x, k| x.conv_transpose2d(k, p, op, s, 1));
+        compare(
+            "course conv_t",
+            &randn(xs),
+            &randn(ks),
+            |x, k| cpu_ops::conv_transpose2d(x, k, s, p, op),
+            |x, k| x.conv_transpose2d(k, p, op, s, 1),
+        );
     }
 }
 
@@ -156,15 +193,26 @@ fn max_pool_and_upsample_match_candle() {
             }
         }
         let expected = Tensor::from_vec(expected, (n, c, h, w), &Device::Cpu).unwrap();
-        assert!(max_diff(gf.get(&x).unwrap(), &expected) < 1e-6, "max_pool grad case {case}");
+        assert!(
+            max_diff(gf.get(&x).unwrap(), &expected) < 1e-6,
+            "max_pool grad case {case}"
+        );
         // candle 0.11's own max-pool gradient is that divided by size² (it
         // multiplies by the window's share of maxima instead of dividing by
         // their count), and only right where the size is a multiple of the
         // window: check that too, so a change in candle is noticed.
         if h % size == 0 && w % size == 0 {
-            let gr = (x.as_tensor().max_pool2d(size).unwrap() * &wt).unwrap().sum_all().unwrap().backward().unwrap();
+            let gr = (x.as_tensor().max_pool2d(size).unwrap() * &wt)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
             let scaled = (gr.get(&x).unwrap() * (size * size) as f64).unwrap();
-            assert!(max_diff(&scaled, &expected) < 1e-5, "candle's max-pool gradient changed (case {case})");
+            assert!(
+                max_diff(&scaled, &expected) < 1e-5,
+                "candle's max-pool gradient changed (case {case})"
+            );
         }
 
         let factor = 2 + r.next(2);
@@ -174,7 +222,10 @@ fn max_pool_and_upsample_match_candle() {
         let wt = randn(yr.dims());
         let gf = (yf * &wt).unwrap().sum_all().unwrap().backward().unwrap();
         let gr = (yr * &wt).unwrap().sum_all().unwrap().backward().unwrap();
-        assert!(max_diff(gf.get(&x).unwrap(), gr.get(&x).unwrap()) < 1e-4, "upsample grad case {case}");
+        assert!(
+            max_diff(gf.get(&x).unwrap(), gr.get(&x).unwrap()) < 1e-4,
+            "upsample grad case {case}"
+        );
     }
 }
 
@@ -202,7 +253,15 @@ fn fused_bias_and_activation_match_separate_ops() {
         let kern = Var::from_tensor(&randn(&kshape)).unwrap();
         let bias = Var::from_tensor(&randn(&[f])).unwrap();
         let fused = if transpose {
-            cpu_ops::conv_transpose2d_bias_act(x.as_tensor(), kern.as_tensor(), bias.as_tensor(), stride, padding, output_padding, act)
+            cpu_ops::conv_transpose2d_bias_act(
+                x.as_tensor(),
+                kern.as_tensor(),
+                bias.as_tensor(),
+                stride,
+                padding,
+                output_padding,
+                act,
+            )
         } else {
             cpu_ops::conv2d_bias_act(x.as_tensor(), kern.as_tensor(), bias.as_tensor(), stride, padding, act)
         }
@@ -227,7 +286,11 @@ fn fused_bias_and_activation_match_separate_ops() {
         let gb = (separate * &wt).unwrap().sum_all().unwrap().backward().unwrap();
         for (name, v) in [("input", &x), ("kernel", &kern), ("bias", &bias)] {
             let (a, b) = (ga.get(v).unwrap(), gb.get(v).unwrap());
-            assert!(max_diff(a, b) < 1e-4 * scale(b), "{what}: {name} gradient differs by {}", max_diff(a, b));
+            assert!(
+                max_diff(a, b) < 1e-4 * scale(b),
+                "{what}: {name} gradient differs by {}",
+                max_diff(a, b)
+            );
         }
     }
 }
@@ -246,17 +309,36 @@ fn direct_kernels_match_the_gemm_path() {
         let (h, w) = (1 + r.next(20), 1 + r.next(20));
         let g = Geometry::new(n, c, h, w, f, 3, 1, 1).unwrap();
         assert!(cpu_ops::direct::applies(&g));
-        let (x, k, gy) = (to_vec(&randn(&[n, c, h, w])), to_vec(&randn(&[f, c, 3, 3])), to_vec(&randn(&[n, f, h, w])));
+        let (x, k, gy) = (
+            to_vec(&randn(&[n, c, h, w])),
+            to_vec(&randn(&[f, c, 3, 3])),
+            to_vec(&randn(&[n, f, h, w])),
+        );
         let pairs = [
-            ("forward", cpu_ops::direct::forward(&g, &x, &k), cpu_ops::conv_forward_gemm(&g, &x, &k)),
-            ("input gradient", cpu_ops::direct::backward_data(&g, &gy, &k), cpu_ops::conv_backward_data_gemm(&g, &gy, &k)),
-            ("kernel gradient", cpu_ops::direct::backward_filter(&g, &x, &gy), cpu_ops::conv_backward_filter_gemm(&g, &x, &gy)),
+            (
+                "forward",
+                cpu_ops::direct::forward(&g, &x, &k),
+                cpu_ops::conv_forward_gemm(&g, &x, &k),
+            ),
+            (
+                "input gradient",
+                cpu_ops::direct::backward_data(&g, &gy, &k),
+                cpu_ops::conv_backward_data_gemm(&g, &gy, &k),
+            ),
+            (
+                "kernel gradient",
+                cpu_ops::direct::backward_filter(&g, &x, &gy),
+                cpu_ops::conv_backward_filter_gemm(&g, &x, &gy),
+            ),
         ];
         for (what, a, b) in pairs {
             assert_eq!(a.len(), b.len(), "case {case} {what}: lengths");
             let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
             let diff = a.iter().zip(&b).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
-            assert!(diff <= 1e-4 * scale, "case {case} ({n}x{c}x{h}x{w} -> {f}) {what}: differs by {diff}");
+            assert!(
+                diff <= 1e-4 * scale,
+                "case {case} ({n}x{c}x{h}x{w} -> {f}) {what}: differs by {diff}"
+            );
         }
     }
 }
@@ -275,32 +357,53 @@ fn conv_block_matches_separate_layers() {
         let (upsample, pool) = [(1, 1), (2, 1), (1, 2), (2, 2)][(case / 3) % 4];
         let (n, c, f) = (1 + r.next(3), 1 + r.next(6), 1 + r.next(6));
         let (h, w) = (1 + r.next(9), 1 + r.next(9));
-        let (h, w) = if pool == 2 && upsample == 1 { (h.max(2), w.max(2)) } else { (h, w) };
+        let (h, w) = if pool == 2 && upsample == 1 {
+            (h.max(2), w.max(2))
+        } else {
+            (h, w)
+        };
         let x = Var::from_tensor(&randn(&[n, c, h, w])).unwrap();
         let kern = Var::from_tensor(&randn(&[f, c, 3, 3])).unwrap();
         let bias = Var::from_tensor(&randn(&[f])).unwrap();
-        let fused = cpu_ops::conv_block(x.as_tensor(), kern.as_tensor(), bias.as_tensor(), upsample, pool, act).unwrap();
+        let fused =
+            cpu_ops::conv_block(x.as_tensor(), kern.as_tensor(), bias.as_tensor(), upsample, pool, act).unwrap();
         let mut t = x.as_tensor().clone();
         if upsample == 2 {
             t = t.upsample_nearest2d(2 * h, 2 * w).unwrap();
         }
-        let t = t.conv2d(kern.as_tensor(), 1, 1, 1, 1).unwrap().broadcast_add(&bias.as_tensor().reshape((1, f, 1, 1)).unwrap()).unwrap();
+        let t = t
+            .conv2d(kern.as_tensor(), 1, 1, 1, 1)
+            .unwrap()
+            .broadcast_add(&bias.as_tensor().reshape((1, f, 1, 1)).unwrap())
+            .unwrap();
         let t = match act {
             FusedAct::Linear => t,
             FusedAct::Relu => t.relu().unwrap(),
             FusedAct::Sigmoid => candle_nn::ops::sigmoid(&t).unwrap(),
         };
         // candle's max-pool gradient is off (see `max_pool_and_upsample_match_candle`): pool with ours.
-        let separate = if pool == 2 { cpu_ops::max_pool2d(&t, 2).unwrap() } else { t };
+        let separate = if pool == 2 {
+            cpu_ops::max_pool2d(&t, 2).unwrap()
+        } else {
+            t
+        };
         let what = format!("case {case} ({act:?}, x {n}x{c}x{h}x{w}, {f} filters, upsample {upsample}, pool {pool})");
         assert_eq!(fused.dims(), separate.dims(), "{what}: shape");
-        assert!(max_diff(&fused, &separate) < 1e-4 * scale(&separate), "{what}: forward differs by {}", max_diff(&fused, &separate));
+        assert!(
+            max_diff(&fused, &separate) < 1e-4 * scale(&separate),
+            "{what}: forward differs by {}",
+            max_diff(&fused, &separate)
+        );
         let wt = randn(separate.dims());
         let ga = (fused * &wt).unwrap().sum_all().unwrap().backward().unwrap();
         let gb = (separate * &wt).unwrap().sum_all().unwrap().backward().unwrap();
         for (name, v) in [("input", &x), ("kernel", &kern), ("bias", &bias)] {
             let (a, b) = (ga.get(v).unwrap(), gb.get(v).unwrap());
-            assert!(max_diff(a, b) < 1e-4 * scale(b), "{what}: {name} gradient differs by {}", max_diff(a, b));
+            assert!(
+                max_diff(a, b) < 1e-4 * scale(b),
+                "{what}: {name} gradient differs by {}",
+                max_diff(a, b)
+            );
         }
     }
     // Bad settings are errors.
@@ -322,42 +425,69 @@ fn dense_matches_candle_linear_and_activation() {
         let w = Var::from_tensor(&randn(&[m, k])).unwrap();
         let b = Var::from_tensor(&randn(&[m])).unwrap();
         let fused = cpu_ops::dense(x.as_tensor(), w.as_tensor(), b.as_tensor(), act).unwrap();
-        let plain = x.as_tensor().matmul(&w.as_tensor().t().unwrap()).unwrap().broadcast_add(b.as_tensor()).unwrap();
+        let plain = x
+            .as_tensor()
+            .matmul(&w.as_tensor().t().unwrap())
+            .unwrap()
+            .broadcast_add(b.as_tensor())
+            .unwrap();
         let separate = match act {
             FusedAct::Linear => plain,
             FusedAct::Relu => plain.relu().unwrap(),
             FusedAct::Sigmoid => candle_nn::ops::sigmoid(&plain).unwrap(),
         };
         let what = format!("case {case} ({act:?}, x {n}x{k}, {m} units)");
-        assert!(max_diff(&fused, &separate) < 1e-4 * scale(&separate), "{what}: forward differs by {}", max_diff(&fused, &separate));
+        assert!(
+            max_diff(&fused, &separate) < 1e-4 * scale(&separate),
+            "{what}: forward differs by {}",
+            max_diff(&fused, &separate)
+        );
         let wt = randn(separate.dims());
         let ga = (fused * &wt).unwrap().sum_all().unwrap().backward().unwrap();
         let gb = (separate * &wt).unwrap().sum_all().unwrap().backward().unwrap();
         for (name, v) in [("input", &x), ("weight", &w), ("bias", &b)] {
             let (a, bb) = (ga.get(v).unwrap(), gb.get(v).unwrap());
-            assert!(max_diff(a, bb) < 1e-4 * scale(bb), "{what}: {name} gradient differs by {}", max_diff(a, bb));
+            assert!(
+                max_diff(a, bb) < 1e-4 * scale(bb),
+                "{what}: {name} gradient differs by {}",
+                max_diff(a, bb)
+            );
         }
     }
     // A plain input (not a variable) gets no gradient.
     let x = randn(&[4, 3]);
     let w = Var::from_tensor(&randn(&[2, 3])).unwrap();
     let b = Var::from_tensor(&randn(&[2])).unwrap();
-    let g = cpu_ops::dense(&x, w.as_tensor(), b.as_tensor(), FusedAct::Relu).unwrap().sum_all().unwrap().backward().unwrap();
+    let g = cpu_ops::dense(&x, w.as_tensor(), b.as_tensor(), FusedAct::Relu)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
     assert!(g.get(&x).is_none() && g.get(w.as_tensor()).is_some());
     assert!(cpu_ops::dense(&x, &randn(&[2, 4]), b.as_tensor(), FusedAct::Relu).is_err());
 }
 
 #[test]
 fn fused_losses_match_the_tensor_formulas() {
-    use autoencoders::loss::{binary_cross_entropy, mse};
+    use autoencoders::train::{binary_cross_entropy, mse};
     let n = 3 * 17;
     // Predictions in [0, 1] with exact 0s and 1s (clipped by the BCE), targets in [0, 1].
     let p = Tensor::rand(0f32, 1f32, (3, 17), &Device::Cpu).unwrap();
-    let p = p.slice_assign(&[0..1, 0..2], &Tensor::new(&[[0f32, 1f32]], &Device::Cpu).unwrap()).unwrap();
+    let p = p
+        .slice_assign(&[0..1, 0..2], &Tensor::new(&[[0f32, 1f32]], &Device::Cpu).unwrap())
+        .unwrap();
     let t = Tensor::rand(0f32, 1f32, (3, 17), &Device::Cpu).unwrap();
     for (name, fused, reference) in [
-        ("mse", cpu_ops::mse_loss as fn(&Tensor, &Tensor) -> candle_core::Result<Tensor>, (|a: &Tensor, b: &Tensor| mse(a, b).map_err(|e| candle_core::Error::Msg(e.to_string()))) as fn(&Tensor, &Tensor) -> candle_core::Result<Tensor>),
-        ("bce", cpu_ops::bce_loss, |a: &Tensor, b: &Tensor| binary_cross_entropy(a, b).map_err(|e| candle_core::Error::Msg(e.to_string()))),
+        (
+            "mse",
+            cpu_ops::mse_loss as fn(&Tensor, &Tensor) -> candle_core::Result<Tensor>,
+            (|a: &Tensor, b: &Tensor| mse(a, b).map_err(|e| candle_core::Error::Msg(e.to_string())))
+                as fn(&Tensor, &Tensor) -> candle_core::Result<Tensor>,
+        ),
+        ("bce", cpu_ops::bce_loss, |a: &Tensor, b: &Tensor| {
+            binary_cross_entropy(a, b).map_err(|e| candle_core::Error::Msg(e.to_string()))
+        }),
     ] {
         let (pv, tv) = (Var::from_tensor(&p).unwrap(), Var::from_tensor(&t).unwrap());
         let a = fused(pv.as_tensor(), tv.as_tensor()).unwrap();
@@ -367,7 +497,11 @@ fn fused_losses_match_the_tensor_formulas() {
         let (ga, gb) = (a.backward().unwrap(), b.backward().unwrap());
         for (what, v) in [("prediction", &pv), ("target", &tv)] {
             let (x, y) = (ga.get(v).unwrap(), gb.get(v).unwrap());
-            assert!(max_diff(x, y) <= 1e-4 * scale(y) / n as f32 * 10.0, "{name}: {what} gradient differs by {}", max_diff(x, y));
+            assert!(
+                max_diff(x, y) <= 1e-4 * scale(y) / n as f32 * 10.0,
+                "{name}: {what} gradient differs by {}",
+                max_diff(x, y)
+            );
         }
     }
     assert!(cpu_ops::mse_loss(&p, &randn(&[17, 3])).is_err());

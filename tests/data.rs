@@ -50,12 +50,17 @@ fn crafted_data_loads_with_shapes_and_range() {
     assert_eq!(only.test_labels.to_vec1::<u32>().unwrap(), vec![1, 3]);
     let sub = ds.subset(2, 1).unwrap();
     assert_eq!((sub.train_len(), sub.test_len()), (2, 1));
-    assert_eq!(autoencoders::data::images_2d(&sub.train_images).unwrap().dims(), &[2, 1, 28, 28]);
+    assert_eq!(
+        autoencoders::data::images_2d(&sub.train_images).unwrap().dims(),
+        &[2, 1, 28, 28]
+    );
 }
 
 #[test]
 fn missing_file_names_it_and_the_fetch_command() {
-    let dir = crafted("missing", |d| std::fs::remove_file(d.join("t10k-labels-idx1-ubyte")).unwrap());
+    let dir = crafted("missing", |d| {
+        std::fs::remove_file(d.join("t10k-labels-idx1-ubyte")).unwrap()
+    });
     let err = Dataset::load(DatasetKind::Mnist, &dir).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::DataMissing { .. }), "{msg}");
@@ -65,9 +70,21 @@ fn missing_file_names_it_and_the_fetch_command() {
 
 #[test]
 fn wrong_magic_number_is_reported() {
-    let dir = crafted("magic", |d| std::fs::write(d.join("train-images-idx3-ubyte"), idx_images(6, 0x801)).unwrap());
+    let dir = crafted("magic", |d| {
+        std::fs::write(d.join("train-images-idx3-ubyte"), idx_images(6, 0x801)).unwrap()
+    });
     let err = Dataset::load(DatasetKind::Mnist, &dir).unwrap_err();
-    assert!(matches!(err, Error::BadMagic { found: 0x801, expected: 0x803, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::BadMagic {
+                found: 0x801,
+                expected: 0x803,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("train-images-idx3-ubyte"));
 }
 
@@ -84,15 +101,32 @@ fn truncated_file_is_reported_with_sizes() {
         other => panic!("expected BadLength, got {other}"),
     }
     // Shorter than the header itself.
-    let dir = crafted("header", |d| std::fs::write(d.join("t10k-labels-idx1-ubyte"), [0u8, 0, 8]).unwrap());
-    assert!(matches!(Dataset::load(DatasetKind::Mnist, &dir).unwrap_err(), Error::BadLength { found: 3, .. }));
+    let dir = crafted("header", |d| {
+        std::fs::write(d.join("t10k-labels-idx1-ubyte"), [0u8, 0, 8]).unwrap()
+    });
+    assert!(matches!(
+        Dataset::load(DatasetKind::Mnist, &dir).unwrap_err(),
+        Error::BadLength { found: 3, .. }
+    ));
 }
 
 #[test]
 fn image_label_count_mismatch_is_reported() {
-    let dir = crafted("count", |d| std::fs::write(d.join("train-labels-idx1-ubyte"), idx_labels(5, 0x801)).unwrap());
+    let dir = crafted("count", |d| {
+        std::fs::write(d.join("train-labels-idx1-ubyte"), idx_labels(5, 0x801)).unwrap()
+    });
     let err = Dataset::load(DatasetKind::Mnist, &dir).unwrap_err();
-    assert!(matches!(err, Error::CountMismatch { images: 6, labels: 5, split: "train" }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::CountMismatch {
+                images: 6,
+                labels: 5,
+                split: "train"
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -117,7 +151,10 @@ fn real_mnist_and_fashion_mnist_have_the_official_sizes() {
         assert_eq!((ds.train_len(), ds.test_len()), (60_000, 10_000));
         let labels = ds.train_labels.to_vec1::<u32>().unwrap();
         for class in 0..10 {
-            assert_eq!(labels.iter().filter(|&&l| l == class).count() > 5000, true, "{kind:?} class {class}");
+            assert!(
+                labels.iter().filter(|&&l| l == class).count() > 5000,
+                "{kind:?} class {class}"
+            );
         }
     }
 }
@@ -129,7 +166,11 @@ fn reader_agrees_with_the_mnist_crate() {
         panic!("MNIST is not fetched: run scripts/fetch-data.sh");
     };
     let t0 = std::time::Instant::now();
-    let (px, lb) = read_idx_pair(&dir.join("train-images-idx3-ubyte"), &dir.join("train-labels-idx1-ubyte")).unwrap();
+    let (px, lb) = read_idx_pair(
+        &dir.join("train-images-idx3-ubyte"),
+        &dir.join("train-labels-idx1-ubyte"),
+    )
+    .unwrap();
     let ours = t0.elapsed();
     let base = dir.to_string_lossy().to_string();
     let t1 = std::time::Instant::now();

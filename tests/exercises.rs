@@ -22,7 +22,11 @@ fn committed_student_notebooks_match_the_generator() {
             "{} is out of date with its solution: run `cargo run --bin make-exercises`",
             student.display()
         );
-        assert!(committed.contains("todo!("), "{} has no TODO left for the student", student.display());
+        assert!(
+            committed.contains("todo!("),
+            "{} has no TODO left for the student",
+            student.display()
+        );
         checked += 1;
     }
     assert!(checked >= 2, "expected at least two exercises, found {checked}");
@@ -40,7 +44,14 @@ fn regions_become_todos_with_their_hints() {
         "metadata": {}, "nbformat": 4, "nbformat_minor": 5
     });
     let out: serde_json::Value = serde_json::from_str(&student_version(&nb.to_string()).unwrap()).unwrap();
-    let src = |i: usize| out["cells"][i]["source"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect::<String>();
+    let src = |i: usize| {
+        out["cells"][i]["source"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap())
+            .collect::<String>()
+    };
     assert_eq!(src(0), ":dep autoencoders = { path = \"..\" }");
     assert_eq!(src(1), "let x: u32 = {\n    todo!(\"add \\\"two\\\" numbers\")\n};");
     assert_eq!(out["cells"][0]["outputs"], serde_json::json!([]));

@@ -1,13 +1,15 @@
 //! Models, losses, noise, optimisers and training on small seeded data.
 
 use autoencoders::prelude::*;
-use autoencoders::model::Layer;
 
 fn images(n: usize, seed: u64) -> Tensor {
     // Smooth blobs in [0, 1]: learnable, unlike uniform noise.
     let mut v = Vec::with_capacity(n * 784);
     for i in 0..n {
-        let (cx, cy) = (8.0 + ((i as u64 * 7 + seed) % 12) as f32, 8.0 + ((i as u64 * 5 + seed) % 12) as f32);
+        let (cx, cy) = (
+            8.0 + ((i as u64 * 7 + seed) % 12) as f32,
+            8.0 + ((i as u64 * 5 + seed) % 12) as f32,
+        );
         for y in 0..28 {
             for x in 0..28 {
                 let d2 = (x as f32 - cx).powi(2) + (y as f32 - cy).powi(2);
@@ -26,22 +28,22 @@ fn scalar(t: &Tensor) -> f32 {
 fn dense_presets_have_the_seed_parameter_counts_and_shapes() {
     let dev = Device::Cpu;
     let xs = images(3, 0);
-    let classic = Autoencoder::dense(&DenseConfig::classic(), &dev).unwrap();
+    let classic = DenseAutoencoder::classic().build(&dev).unwrap();
     assert_eq!(classic.param_count(), 50_992);
     assert_eq!(classic.summary().unwrap().total_params(), 50_992);
     assert_eq!(classic.encode(&xs).unwrap().dims(), &[3, 32]);
     assert_eq!(Model::forward(&classic, &xs).unwrap().dims(), &[3, 784]);
 
-    let s000 = Autoencoder::dense(&DenseConfig::seed000(), &dev).unwrap();
+    let s000 = DenseAutoencoder::seed000().build(&dev).unwrap();
     assert_eq!(s000.encode(&xs).unwrap().dims(), &[3, 10]);
     // 784·500+500 + 500·200+200 + 200·10+10, mirrored.
     let enc = 784 * 500 + 500 + 500 * 200 + 200 + 200 * 10 + 10;
     let dec = 10 * 200 + 200 + 200 * 500 + 500 + 500 * 784 + 784;
     assert_eq!(s000.param_count(), enc + dec);
 
-    let deep = Autoencoder::dense(&DenseConfig::deep(), &dev).unwrap();
+    let deep = DenseAutoencoder::deep().build(&dev).unwrap();
     assert_eq!(deep.encode(&xs).unwrap().dims(), &[3, 32]);
-    let d2 = Autoencoder::dense(&DenseConfig::deep_2d(), &dev).unwrap();
+    let d2 = DenseAutoencoder::deep_2d().build(&dev).unwrap();
     assert_eq!(d2.encode(&xs).unwrap().dims(), &[3, 2]);
     assert_eq!(d2.decode(&d2.encode(&xs).unwrap()).unwrap().dims(), &[3, 784]);
 }
@@ -50,15 +52,17 @@ fn dense_presets_have_the_seed_parameter_counts_and_shapes() {
 fn conv_models_have_the_seed_shapes_and_counts() {
     let dev = Device::Cpu;
     let xs = images(2, 1);
-    let conv = Autoencoder::conv(&ConvConfig::default(), &dev).unwrap();
+    let conv = ConvAutoencoder::default().build(&dev).unwrap();
     assert_eq!(conv.param_count(), 46_529, "seed 001 logs 46,529 parameters");
     assert_eq!(conv.encode(&xs).unwrap().dims(), &[2, 64, 3, 3]);
     assert_eq!(Model::forward(&conv, &xs).unwrap().dims(), &[2, 784]);
     let s = conv.summary().unwrap();
     let shapes: Vec<Vec<usize>> = s.rows.iter().map(|r| r.output.clone()).collect();
-    assert!(shapes.contains(&vec![32, 7, 7]) && shapes.contains(&vec![16, 14, 14]) && shapes.contains(&vec![1, 28, 28]));
+    assert!(
+        shapes.contains(&vec![32, 7, 7]) && shapes.contains(&vec![16, 14, 14]) && shapes.contains(&vec![1, 28, 28])
+    );
 
-    let up = Autoencoder::upsampling(&UpConvConfig::default(), &dev).unwrap();
+    let up = UpConvAutoencoder::default().build(&dev).unwrap();
     assert_eq!(up.encode(&xs).unwrap().dims(), &[2, 32, 7, 7]);
     assert_eq!(Model::forward(&up, &xs).unwrap().dims(), &[2, 784]);
     // 3·3·1·32+32, then three 3·3·32·32+32, then 3·3·32·1+1
@@ -67,20 +71,26 @@ fn conv_models_have_the_seed_shapes_and_counts() {
 
 #[test]
 fn wrong_input_shape_is_a_clear_error() {
-    let ae = Autoencoder::dense(&DenseConfig::classic(), &Device::Cpu).unwrap();
-    let bad = Tensor::zeros((4, 28, 28), DType::F32, &Device::Cpu).unwrap();
+    let ae = DenseAutoencoder::classic().build(&Device::Cpu).unwrap();
+    let bad = Tensor::zeros((4, 100), DType::F32, &Device::Cpu).unwrap();
     let msg = ae.encode(&bad).unwrap_err().to_string();
-    assert!(msg.contains("(N, 784)") && msg.contains("[4, 28, 28]"), "{msg}");
-    assert!(Autoencoder::dense(&DenseConfig::classic().with_latent_dim(0), &Device::Cpu).is_err());
+    assert!(msg.contains("(N, 784)") && msg.contains("[4, 100]"), "{msg}");
+    // The same 784 values per image in another layout are reshaped.
+    let square = Tensor::zeros((4, 28, 28), DType::F32, &Device::Cpu).unwrap();
+    assert_eq!(ae.encode(&square).unwrap().dims(), &[4, 32]);
+    assert!(DenseAutoencoder::classic()
+        .with_latent_dim(0)
+        .build(&Device::Cpu)
+        .is_err());
 }
 
 #[test]
 fn same_seed_same_weights_and_encoder_shares_them() {
     let dev = Device::Cpu;
     let xs = images(4, 2);
-    let a = Autoencoder::dense(&DenseConfig::deep(), &dev).unwrap();
-    let b = Autoencoder::dense(&DenseConfig::deep(), &dev).unwrap();
-    let c = Autoencoder::dense(&DenseConfig::deep().with_seed(7), &dev).unwrap();
+    let a = DenseAutoencoder::deep().build(&dev).unwrap();
+    let b = DenseAutoencoder::deep().build(&dev).unwrap();
+    let c = DenseAutoencoder::deep().with_seed(7).build(&dev).unwrap();
     let fa = Model::forward(&a, &xs).unwrap();
     let diff = |x: &Tensor, y: &Tensor| scalar(&(x - y).unwrap().abs().unwrap().max_all().unwrap());
     assert_eq!(diff(&fa, &Model::forward(&b, &xs).unwrap()), 0.0);
@@ -88,7 +98,14 @@ fn same_seed_same_weights_and_encoder_shares_them() {
     // Train a; its encoder (taken before training) sees the new weights.
     let enc = a.encoder();
     let before = enc.forward(&xs).unwrap();
-    fit(&a, &xs, &xs, None, &TrainConfig::default().with_epochs(2).with_batch_size(2).quiet()).unwrap();
+    fit(
+        &a,
+        &xs,
+        &xs,
+        None,
+        &TrainConfig::default().with_epochs(2).with_batch_size(2).quiet(),
+    )
+    .unwrap();
     assert!(diff(&before, &enc.forward(&xs).unwrap()) > 0.0);
     assert_eq!(diff(&a.encode(&xs).unwrap(), &enc.forward(&xs).unwrap()), 0.0);
 }
@@ -108,7 +125,10 @@ fn losses_match_hand_computed_values() {
     let clipped = scalar(&binary_cross_entropy(&sure, &opposite).unwrap());
     // In f32, as Keras computes: 1 - 1e-7 rounds to 1 - 2^-23.
     let hand = (-(1e-7f32).ln() - (1.0f32 - (1.0f32 - 1e-7f32)).ln()) / 2.0;
-    assert!(clipped.is_finite() && (clipped - hand).abs() < 1e-4, "{clipped} vs {hand}");
+    assert!(
+        clipped.is_finite() && (clipped - hand).abs() < 1e-4,
+        "{clipped} vs {hand}"
+    );
     // KL of distributions: Σ t ln(t/p), mean over rows.
     let pd = Tensor::new(&[[0.5f32, 0.5], [0.9, 0.1]], &dev).unwrap();
     let td = Tensor::new(&[[0.25f32, 0.75], [0.9, 0.1]], &dev).unwrap();
@@ -146,18 +166,35 @@ fn fit_lowers_the_loss_with_every_optimiser() {
         (Optimizer::adam(), Loss::Mse, 8),
         (Optimizer::rmsprop(), Loss::BinaryCrossEntropy, 8),
         (Optimizer::Sgd { lr: 10.0 }, Loss::Mse, 8),
-        (Optimizer::Adadelta { lr: 1.0, rho: 0.95, eps: 1e-7 }, Loss::BinaryCrossEntropy, 8),
+        (
+            Optimizer::Adadelta {
+                lr: 1.0,
+                rho: 0.95,
+                eps: 1e-7,
+            },
+            Loss::BinaryCrossEntropy,
+            8,
+        ),
     ] {
-        let ae = Autoencoder::dense(&DenseConfig::classic(), &dev).unwrap();
+        let ae = DenseAutoencoder::classic().build(&dev).unwrap();
         let before = evaluate(&ae, &xs, &xs, loss, 32).unwrap();
-        let cfg = TrainConfig::default().with_epochs(epochs).with_batch_size(16).with_optimizer(opt).with_loss(loss).quiet();
+        let cfg = TrainConfig::default()
+            .with_epochs(epochs)
+            .with_batch_size(16)
+            .with_optimizer(opt)
+            .with_loss(loss)
+            .quiet();
         let h = fit(&ae, &xs, &xs, Some((&xs, &xs)), &cfg).unwrap();
         let after = evaluate(&ae, &xs, &xs, loss, 32).unwrap();
         assert_eq!(h.loss.len(), epochs);
         assert_eq!(h.val_loss.len(), epochs);
         assert!((h.last_val_loss().unwrap() - after).abs() < 1e-5);
         // Adadelta starts with tiny steps by design; the others must cut 10 %.
-        let factor = if matches!(opt, Optimizer::Adadelta { .. }) { 0.98 } else { 0.9 };
+        let factor = if matches!(opt, Optimizer::Adadelta { .. }) {
+            0.98
+        } else {
+            0.9
+        };
         assert!(after < before * factor, "{opt:?}: {before} -> {after}");
     }
 }
@@ -166,8 +203,16 @@ fn fit_lowers_the_loss_with_every_optimiser() {
 fn fit_is_reproducible_on_cpu() {
     let xs = images(32, 5);
     let run = || {
-        let ae = Autoencoder::dense(&DenseConfig::classic(), &Device::Cpu).unwrap();
-        fit(&ae, &xs, &xs, None, &TrainConfig::default().with_epochs(2).with_batch_size(8).quiet()).unwrap().loss
+        let ae = DenseAutoencoder::classic().build(&Device::Cpu).unwrap();
+        fit(
+            &ae,
+            &xs,
+            &xs,
+            None,
+            &TrainConfig::default().with_epochs(2).with_batch_size(8).quiet(),
+        )
+        .unwrap()
+        .loss
     };
     assert_eq!(run(), run());
 }
@@ -176,11 +221,15 @@ fn fit_is_reproducible_on_cpu() {
 fn conv_models_train() {
     let xs = images(32, 6);
     for ae in [
-        Autoencoder::conv(&ConvConfig::default(), &Device::Cpu).unwrap(),
-        Autoencoder::upsampling(&UpConvConfig { filters: 8, seed: 1 }, &Device::Cpu).unwrap(),
+        ConvAutoencoder::default().build(&Device::Cpu).unwrap(),
+        UpConvAutoencoder { filters: 8, seed: 1 }.build(&Device::Cpu).unwrap(),
     ] {
         let before = evaluate(&ae, &xs, &xs, Loss::BinaryCrossEntropy, 16).unwrap();
-        let cfg = TrainConfig::default().with_epochs(4).with_batch_size(8).with_loss(Loss::BinaryCrossEntropy).quiet();
+        let cfg = TrainConfig::default()
+            .with_epochs(4)
+            .with_batch_size(8)
+            .with_loss(Loss::BinaryCrossEntropy)
+            .quiet();
         fit(&ae, &xs, &xs, None, &cfg).unwrap();
         let after = evaluate(&ae, &xs, &xs, Loss::BinaryCrossEntropy, 16).unwrap();
         assert!(after < before, "{}: {before} -> {after}", ae.name());
@@ -189,24 +238,38 @@ fn conv_models_train() {
 
 #[test]
 fn bad_training_arguments_are_errors() {
-    let ae = Autoencoder::dense(&DenseConfig::classic(), &Device::Cpu).unwrap();
+    let ae = DenseAutoencoder::classic().build(&Device::Cpu).unwrap();
     let xs = images(4, 0);
     let ys = images(3, 0);
-    let e = fit(&ae, &xs, &ys, None, &TrainConfig::default()).unwrap_err().to_string();
+    let e = fit(&ae, &xs, &ys, None, &TrainConfig::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("4 inputs but 3 targets"), "{e}");
     assert!(fit(&ae, &xs, &xs, None, &TrainConfig::default().with_batch_size(0)).is_err());
-    assert!(fit(&ae, &xs, &xs, None, &TrainConfig::default().with_optimizer(Optimizer::adam_lr(-1.0))).is_err());
-    assert!(fit(&ae.encoder(), &xs, &xs, None, &TrainConfig::default()).is_err());
+    assert!(fit(
+        &ae,
+        &xs,
+        &xs,
+        None,
+        &TrainConfig::default().with_optimizer(Optimizer::adam_lr(-1.0))
+    )
+    .is_err());
+    // An encoder on its own is a model: its output is not an image, so an
+    // image target is a shape error naming both.
+    let e = fit(&ae.encoder(), &xs, &xs, None, &TrainConfig::default().quiet())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("[4, 784]") && e.contains("[4, 32]"), "{e}");
 }
 
 #[test]
 fn save_and_load_round_trip() {
     let dev = Device::Cpu;
     let xs = images(4, 1);
-    let a = Autoencoder::dense(&DenseConfig::classic(), &dev).unwrap();
+    let a = DenseAutoencoder::classic().build(&dev).unwrap();
     let path = std::env::temp_dir().join(format!("ae-roundtrip-{}.safetensors", std::process::id()));
     a.save(&path).unwrap();
-    let mut b = Autoencoder::dense(&DenseConfig::classic().with_seed(99), &dev).unwrap();
+    let b = DenseAutoencoder::classic().with_seed(99).build(&dev).unwrap();
     b.load(&path).unwrap();
     let d = (Model::forward(&a, &xs).unwrap() - Model::forward(&b, &xs).unwrap()).unwrap();
     assert_eq!(scalar(&d.abs().unwrap().max_all().unwrap()), 0.0);
@@ -224,23 +287,45 @@ fn figures_render_and_save_atomically() {
     let dir = std::env::temp_dir().join(format!("ae-fig-{}", std::process::id()));
     png.save(dir.join("grid.png")).unwrap();
     assert_eq!(std::fs::read(dir.join("grid.png")).unwrap(), png.bytes);
-    let h = History { loss: vec![0.3, 0.2, 0.1], val_loss: vec![0.35, 0.25, 0.2], seconds: vec![1.0; 3], loss_name: "mse".into() };
+    let h = History {
+        loss: vec![0.3, 0.2, 0.1],
+        val_loss: vec![0.35, 0.25, 0.2],
+        seconds: vec![1.0; 3],
+        loss_name: "mse".into(),
+        ..Default::default()
+    };
     let svg = h.plot().unwrap();
     assert!(svg.0.starts_with("<svg") && svg.0.contains("val_loss"));
     let pts = Tensor::new(&[[0f32, 1.0], [1.0, 0.0], [0.5, 0.5]], &Device::Cpu).unwrap();
     let labels = Tensor::new(&[0u32, 1, 2], &Device::Cpu).unwrap();
     let sc = scatter_by_class("codes", &pts, &labels, &["zero", "one", "two"]).unwrap();
     assert!(sc.0.contains("zero") && sc.0.contains("two"));
-    assert!(scatter_by_class("x", &pts, &Tensor::new(&[0u32, 1, 7], &Device::Cpu).unwrap(), &["a", "b"]).is_err());
+    assert!(scatter_by_class(
+        "x",
+        &pts,
+        &Tensor::new(&[0u32, 1, 7], &Device::Cpu).unwrap(),
+        &["a", "b"]
+    )
+    .is_err());
     assert!(image_rows(&[&Tensor::zeros((2, 10), DType::F32, &Device::Cpu).unwrap()], 2).is_err());
     assert!(line_chart("nan", "x", "y", &[("s", &[f32::NAN])]).is_err());
 }
 
 #[test]
 fn layers_report_kind_and_params() {
-    let ae = Autoencoder::conv(&ConvConfig::default(), &Device::Cpu).unwrap();
-    let kinds: Vec<&str> = ae.encoder().layers.iter().map(Layer::kind).collect();
-    assert_eq!(kinds, ["Reshape", "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D"]);
+    let ae = ConvAutoencoder::default().build(&Device::Cpu).unwrap();
+    let kinds: Vec<&str> = ae.encoder().layers().iter().map(|l| l.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "Conv2D",
+            "MaxPooling2D",
+            "Conv2D",
+            "MaxPooling2D",
+            "Conv2D",
+            "MaxPooling2D"
+        ]
+    );
     let text = ae.summary().unwrap().to_string();
     assert!(text.contains("Total params: 46,529"), "{text}");
 }
@@ -252,7 +337,14 @@ fn rmsprop_and_adadelta_take_the_keras_step() {
         // v = 0.1·4; w -= 0.001·2 / (√0.4 + 1e-7)
         (Optimizer::rmsprop(), 1.0 - 0.001 * 2.0 / (0.4f64.sqrt() + 1e-7)),
         // E[g²] = 0.05·4; Δ = -√(1e-7) / √(0.2 + 1e-7) · 2; w += 1.0·Δ
-        (Optimizer::Adadelta { lr: 1.0, rho: 0.95, eps: 1e-7 }, 1.0 - (1e-7f64).sqrt() / (0.2f64 + 1e-7).sqrt() * 2.0),
+        (
+            Optimizer::Adadelta {
+                lr: 1.0,
+                rho: 0.95,
+                eps: 1e-7,
+            },
+            1.0 - (1e-7f64).sqrt() / (0.2f64 + 1e-7).sqrt() * 2.0,
+        ),
         (Optimizer::Sgd { lr: 0.1 }, 0.8),
         // Adam's first step is lr · sign(g) (up to ε).
         (Optimizer::adam(), 1.0 - 0.001),

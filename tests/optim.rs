@@ -11,7 +11,14 @@ fn grads_for(vars: &[&Var], seed: f64) -> GradStore {
     let mut loss: Option<Tensor> = None;
     for (i, v) in vars.iter().enumerate() {
         let n = v.elem_count();
-        let w = Tensor::arange(0f32, n as f32, &Device::Cpu).unwrap().affine(0.37, seed + i as f64).unwrap().sin().unwrap().reshape(v.shape()).unwrap();
+        let w = Tensor::arange(0f32, n as f32, &Device::Cpu)
+            .unwrap()
+            .affine(0.37, seed + i as f64)
+            .unwrap()
+            .sin()
+            .unwrap()
+            .reshape(v.shape())
+            .unwrap();
         let term = (v.as_tensor() * w).unwrap().sum_all().unwrap();
         let term = (term.clone() + term.sqr().unwrap().affine(0.01, 0.0).unwrap()).unwrap();
         loss = Some(match loss {
@@ -24,22 +31,53 @@ fn grads_for(vars: &[&Var], seed: f64) -> GradStore {
 
 #[test]
 fn adam_matches_candle_nn_adamw() {
-    let params = ParamsAdamW { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: 0.0 };
-    let init = [Tensor::randn(0f32, 1., (7, 5), &Device::Cpu).unwrap(), Tensor::randn(0f32, 1., 5, &Device::Cpu).unwrap()];
-    let ours: Vec<Var> = init.iter().map(|t| Var::from_tensor(&t.copy().unwrap()).unwrap()).collect();
-    let theirs: Vec<Var> = init.iter().map(|t| Var::from_tensor(&t.copy().unwrap()).unwrap()).collect();
+    let params = ParamsAdamW {
+        lr: 1e-2,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-7,
+        weight_decay: 0.0,
+    };
+    let init = [
+        Tensor::randn(0f32, 1., (7, 5), &Device::Cpu).unwrap(),
+        Tensor::randn(0f32, 1., 5, &Device::Cpu).unwrap(),
+    ];
+    let ours: Vec<Var> = init
+        .iter()
+        .map(|t| Var::from_tensor(&t.copy().unwrap()).unwrap())
+        .collect();
+    let theirs: Vec<Var> = init
+        .iter()
+        .map(|t| Var::from_tensor(&t.copy().unwrap()).unwrap())
+        .collect();
     let mut a = Adam::new(ours.clone(), params.clone()).unwrap();
     let mut b = AdamW::new(theirs.clone(), params).unwrap();
     for step in 0..20 {
-        a.step(&grads_for(&ours.iter().collect::<Vec<_>>(), step as f64)).unwrap();
-        b.step(&grads_for(&theirs.iter().collect::<Vec<_>>(), step as f64)).unwrap();
+        a.step(&grads_for(&ours.iter().collect::<Vec<_>>(), step as f64))
+            .unwrap();
+        b.step(&grads_for(&theirs.iter().collect::<Vec<_>>(), step as f64))
+            .unwrap();
     }
     for (x, y) in ours.iter().zip(&theirs) {
-        let diff = (x.as_tensor() - y.as_tensor()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let diff = (x.as_tensor() - y.as_tensor())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(diff < 1e-5, "after 20 steps the parameters differ by {diff}");
     }
     // And the parameters did move.
-    let moved = (ours[0].as_tensor() - &init[0]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let moved = (ours[0].as_tensor() - &init[0])
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!(moved > 0.01, "Adam left the parameters where they were (moved {moved})");
 }
 

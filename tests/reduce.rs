@@ -22,7 +22,14 @@ fn pca_full_rank_reconstructs_and_ratios_are_shares() {
     let (x, _) = clusters();
     let pca = Pca::fit(&x, 6).unwrap();
     let r = pca.reconstruct(&x).unwrap();
-    let err = (r - &x).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let err = (r - &x)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!(err < 1e-4, "{err}");
     let ratio: f32 = pca.explained_variance_ratio().iter().sum();
     assert!((ratio - 1.0).abs() < 1e-3, "{ratio}");
@@ -33,7 +40,9 @@ fn pca_full_rank_reconstructs_and_ratios_are_shares() {
     let s = pca.sample(10, 1.0, 0, &Device::Cpu).unwrap();
     assert_eq!(s.dims(), &[10, 6]);
     assert!(Pca::fit(&x, 7).unwrap_err().to_string().contains("n_components 7"));
-    assert!(pca.transform(&Tensor::zeros((2, 5), DType::F32, &Device::Cpu).unwrap()).is_err());
+    assert!(pca
+        .transform(&Tensor::zeros((2, 5), DType::F32, &Device::Cpu).unwrap())
+        .is_err());
 }
 
 #[test]
@@ -43,15 +52,30 @@ fn tsne_keeps_clusters_apart() {
     assert_eq!(y.dims(), &[80, 2]);
     let pts = y.to_vec2::<f32>().unwrap();
     let centre = |c: u32| {
-        let m: Vec<&Vec<f32>> = pts.iter().zip(&labels).filter(|(_, &l)| l == c).map(|(p, _)| p).collect();
+        let m: Vec<&Vec<f32>> = pts
+            .iter()
+            .zip(&labels)
+            .filter(|(_, &l)| l == c)
+            .map(|(p, _)| p)
+            .collect();
         let n = m.len() as f32;
-        (m.iter().map(|p| p[0]).sum::<f32>() / n, m.iter().map(|p| p[1]).sum::<f32>() / n)
+        (
+            m.iter().map(|p| p[0]).sum::<f32>() / n,
+            m.iter().map(|p| p[1]).sum::<f32>() / n,
+        )
     };
     let (a, b) = (centre(0), centre(1));
     let between = ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
-    let spread = pts.iter().zip(&labels).filter(|(_, &l)| l == 0)
-        .map(|(p, _)| ((p[0] - a.0).powi(2) + (p[1] - a.1).powi(2)).sqrt()).fold(0f32, f32::max);
-    assert!(between > spread, "clusters overlap: centres {between} apart, spread {spread}");
+    let spread = pts
+        .iter()
+        .zip(&labels)
+        .filter(|(_, &l)| l == 0)
+        .map(|(p, _)| ((p[0] - a.0).powi(2) + (p[1] - a.1).powi(2)).sqrt())
+        .fold(0f32, f32::max);
+    assert!(
+        between > spread,
+        "clusters overlap: centres {between} apart, spread {spread}"
+    );
     assert!(tsne(&x, 40.0, 300).unwrap_err().to_string().contains("perplexity 40"));
 }
 
@@ -70,11 +94,25 @@ fn pca_handles_constant_columns_and_rejects_nan() {
     let pca = Pca::fit(&xs, 6).unwrap();
     assert_eq!(pca.n_components(), 3, "only the varying columns give components");
     let back = pca.reconstruct(&xs).unwrap();
-    let err = (&back - &xs).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let err = (&back - &xs)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!(err < 1e-4, "full-rank reconstruction is off by {err}");
     let s = pca.sample(50, 1.0, 1, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
-    assert!(s.iter().all(|r| r[0] == 0.0 && r[2] == 0.5 && r[4] == 0.0), "constant columns keep their value");
+    assert!(
+        s.iter().all(|r| r[0] == 0.0 && r[2] == 0.5 && r[4] == 0.0),
+        "constant columns keep their value"
+    );
     let bad = Tensor::from_vec(vec![f32::NAN, 1.0, 2.0, 3.0], (2, 2), &Device::Cpu).unwrap();
     assert!(Pca::fit(&bad, 1).is_err());
-    assert!(Pca::fit(&Tensor::zeros((5, 3), candle_core::DType::F32, &Device::Cpu).unwrap(), 1).is_err());
+    assert!(Pca::fit(
+        &Tensor::zeros((5, 3), candle_core::DType::F32, &Device::Cpu).unwrap(),
+        1
+    )
+    .is_err());
 }

@@ -37,10 +37,12 @@ struct Row {
 }
 
 fn parse_args() -> std::result::Result<(Vec<String>, Option<usize>), String> {
-    let mut models: Vec<String> = ["simple", "deep", "deep2d", "seed000", "conv", "upconv", "denoise", "generate"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut models: Vec<String> = [
+        "simple", "deep", "deep2d", "seed000", "conv", "upconv", "denoise", "generate",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let mut max_epochs = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -53,12 +55,17 @@ fn parse_args() -> std::result::Result<(Vec<String>, Option<usize>), String> {
                 let v = args.next().ok_or("--max-epochs needs a number")?;
                 max_epochs = Some(v.parse().map_err(|_| format!("--max-epochs {v:?} is not a number"))?);
             }
-            other => return Err(format!("unknown argument {other:?}; use --models LIST and/or --max-epochs N")),
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?}; use --models LIST and/or --max-epochs N"
+                ))
+            }
         }
     }
     Ok((models, max_epochs))
 }
 
+#[allow(clippy::too_many_arguments)] // one table row: the model, its data, its settings and its labels
 fn run(
     model: &'static str,
     ae: &Autoencoder,
@@ -147,38 +154,109 @@ fn bench(models: &[String], max_epochs: Option<usize>) -> Result<()> {
     let mut rows = Vec::new();
     for m in models {
         let row = match m.as_str() {
-            "simple" => run("simple", &Autoencoder::dense(&DenseConfig::classic(), &dev)?, x, x, (xt, xt),
-                TrainConfig::default().with_epochs(cap(5)), Some(0.0117), "784-32-784, mse, adam, batch 128".into())?,
-            "deep" => run("deep", &Autoencoder::dense(&DenseConfig::deep(), &dev)?, x, x, (xt, xt),
-                TrainConfig::default().with_epochs(cap(10)), None, "784-128-64-32, mse".into())?,
-            "deep2d" => run("deep2d", &Autoencoder::dense(&DenseConfig::deep_2d(), &dev)?, x, x, (xt, xt),
-                TrainConfig::default().with_epochs(cap(10)), Some(0.0401), "784-128-64-32-2, mse".into())?,
-            "seed000" => run("seed000", &Autoencoder::dense(&DenseConfig::seed000(), &dev)?, x, x, (xt, xt),
-                TrainConfig::default().with_epochs(cap(20)), None, "784-500-200-10 relu out, mse".into())?,
-            "conv" => run("conv", &Autoencoder::conv(&ConvConfig::default(), &dev)?, x, x, (xt, xt),
-                TrainConfig::default().with_epochs(cap(5)).with_loss(Loss::BinaryCrossEntropy), Some(0.0792),
-                "conv 16-32-64 + transposed conv, bce".into())?,
-            "upconv" => run("upconv", &Autoencoder::upsampling(&UpConvConfig::default(), &dev)?, x, x, (xt, xt),
-                TrainConfig::default().with_epochs(cap(5)).with_loss(Loss::BinaryCrossEntropy), None,
-                "conv 32-32 + up-sampling, bce (clean)".into())?,
+            "simple" => run(
+                "simple",
+                &DenseAutoencoder::classic().build(&dev)?,
+                x,
+                x,
+                (xt, xt),
+                TrainConfig::default().with_epochs(cap(5)),
+                Some(0.0117),
+                "784-32-784, mse, adam, batch 128".into(),
+            )?,
+            "deep" => run(
+                "deep",
+                &DenseAutoencoder::deep().build(&dev)?,
+                x,
+                x,
+                (xt, xt),
+                TrainConfig::default().with_epochs(cap(10)),
+                None,
+                "784-128-64-32, mse".into(),
+            )?,
+            "deep2d" => run(
+                "deep2d",
+                &DenseAutoencoder::deep_2d().build(&dev)?,
+                x,
+                x,
+                (xt, xt),
+                TrainConfig::default().with_epochs(cap(10)),
+                Some(0.0401),
+                "784-128-64-32-2, mse".into(),
+            )?,
+            "seed000" => run(
+                "seed000",
+                &DenseAutoencoder::seed000().build(&dev)?,
+                x,
+                x,
+                (xt, xt),
+                TrainConfig::default().with_epochs(cap(20)),
+                None,
+                "784-500-200-10 relu out, mse".into(),
+            )?,
+            "conv" => run(
+                "conv",
+                &ConvAutoencoder::default().build(&dev)?,
+                x,
+                x,
+                (xt, xt),
+                TrainConfig::default()
+                    .with_epochs(cap(5))
+                    .with_loss(Loss::BinaryCrossEntropy),
+                Some(0.0792),
+                "conv 16-32-64 + transposed conv, bce".into(),
+            )?,
+            "upconv" => run(
+                "upconv",
+                &UpConvAutoencoder::default().build(&dev)?,
+                x,
+                x,
+                (xt, xt),
+                TrainConfig::default()
+                    .with_epochs(cap(5))
+                    .with_loss(Loss::BinaryCrossEntropy),
+                None,
+                "conv 32-32 + up-sampling, bce (clean)".into(),
+            )?,
             "denoise" => {
                 let noise = GaussianNoise::new(0.5);
                 let (xn, xtn) = (noise.with_seed(1).apply(x)?, noise.with_seed(2).apply(xt)?);
-                let ae = Autoencoder::upsampling(&UpConvConfig::default(), &dev)?;
-                let mut row = run("denoise", &ae, &xn, x, (&xtn, xt),
-                    TrainConfig::default().with_epochs(cap(10)).with_loss(Loss::BinaryCrossEntropy), Some(0.1058),
-                    "up-sampling conv, noisy 0.5 -> clean, bce".into())?;
+                let ae = UpConvAutoencoder::default().build(&dev)?;
+                let mut row = run(
+                    "denoise",
+                    &ae,
+                    &xn,
+                    x,
+                    (&xtn, xt),
+                    TrainConfig::default()
+                        .with_epochs(cap(10))
+                        .with_loss(Loss::BinaryCrossEntropy),
+                    Some(0.1058),
+                    "up-sampling conv, noisy 0.5 -> clean, bce".into(),
+                )?;
                 let out = predict(&ae, &xtn, 256)?;
                 row.extra = format!("PSNR {:.1} -> {:.1} dB", psnr(&xtn, xt)?, psnr(&out, xt)?);
                 row
             }
             "generate" => {
                 let sevens = data.only_classes(&[7])?;
-                let ae = Autoencoder::dense(&DenseConfig::single_layer(10), &dev)?;
-                let cfg = TrainConfig::default().with_epochs(cap(200)).with_batch_size(250)
-                    .with_optimizer(Optimizer::rmsprop()).with_loss(Loss::BinaryCrossEntropy).quiet();
-                let mut row = run("generate", &ae, &sevens.train_images, &sevens.train_images,
-                    (&sevens.test_images, &sevens.test_images), cfg, None, "784-10-784 on 7s, rmsprop, bce, batch 250".into())?;
+                let ae = DenseAutoencoder::single_layer(10).build(&dev)?;
+                let cfg = TrainConfig::default()
+                    .with_epochs(cap(200))
+                    .with_batch_size(250)
+                    .with_optimizer(Optimizer::rmsprop())
+                    .with_loss(Loss::BinaryCrossEntropy)
+                    .quiet();
+                let mut row = run(
+                    "generate",
+                    &ae,
+                    &sevens.train_images,
+                    &sevens.train_images,
+                    (&sevens.test_images, &sevens.test_images),
+                    cfg,
+                    None,
+                    "784-10-784 on 7s, rmsprop, bce, batch 250".into(),
+                )?;
                 let judge = Classifier::trained_on(&data, 3, &dev)?;
                 let codes = predict(&ae.encoder(), &sevens.train_images, 256)?;
                 let pca = Pca::fit(&codes, 10)?;
@@ -192,11 +270,16 @@ fn bench(models: &[String], max_epochs: Option<usize>) -> Result<()> {
                 );
                 row
             }
-            other => return Err(Error::InvalidArgument(format!(
+            other => {
+                return Err(Error::InvalidArgument(format!(
                 "unknown model {other:?}; choose from simple, deep, deep2d, seed000, conv, upconv, denoise, generate"
-            ))),
+            )))
+            }
         };
-        eprintln!("   val_loss {:.4}, {:.1} s/epoch {}", row.val_loss, row.sec_per_epoch, row.extra);
+        eprintln!(
+            "   val_loss {:.4}, {:.1} s/epoch {}",
+            row.val_loss, row.sec_per_epoch, row.extra
+        );
         rows.push(row);
     }
     println!("| model | setting | epochs | val loss | seed's val loss | s/epoch | notes |");
@@ -228,7 +311,7 @@ fn time_it(reps: usize, mut f: impl FnMut() -> candle_core::Result<()>) -> Resul
 /// Milliseconds per call of the conv layers' operations at the sizes of the
 /// issue's micro-benchmark, fast CPU ops against candle's.
 fn ops_bench() -> Result<()> {
-    use autoencoders::cpu_ops;
+    use autoencoders::kernels as cpu_ops;
     let dev = Device::Cpu;
     let x = Var::from_tensor(&Tensor::randn(0f32, 1., (128, 16, 28, 28), &dev)?)?;
     let k = Var::from_tensor(&Tensor::randn(0f32, 1., (32, 16, 3, 3), &dev)?)?;
@@ -242,21 +325,35 @@ fn ops_bench() -> Result<()> {
         y?.sum_all()?.backward()?;
         Ok(())
     };
-    rows.push(("conv2d fwd 128x16x28x28 -> 32, 3x3".into(),
+    rows.push((
+        "conv2d fwd 128x16x28x28 -> 32, 3x3".into(),
         time_it(reps, || cpu_ops::conv2d(x.as_tensor(), k.as_tensor(), 1, 1).map(|_| ()))?,
-        time_it(reps, || x.as_tensor().conv2d(k.as_tensor(), 1, 1, 1, 1).map(|_| ()))?));
-    rows.push(("conv2d fwd+bwd, same".into(),
+        time_it(reps, || x.as_tensor().conv2d(k.as_tensor(), 1, 1, 1, 1).map(|_| ()))?,
+    ));
+    rows.push((
+        "conv2d fwd+bwd, same".into(),
         time_it(reps, || fwd_bwd(cpu_ops::conv2d(x.as_tensor(), k.as_tensor(), 1, 1)))?,
-        time_it(reps, || fwd_bwd(x.as_tensor().conv2d(k.as_tensor(), 1, 1, 1, 1)))?));
-    rows.push(("conv_transpose2d fwd+bwd 128x16x14x14 -> 32x28x28, stride 2".into(),
-        time_it(reps, || fwd_bwd(cpu_ops::conv_transpose2d(xt.as_tensor(), kt.as_tensor(), 2, 1, 1)))?,
-        time_it(reps, || fwd_bwd(xt.as_tensor().conv_transpose2d(kt.as_tensor(), 1, 1, 2, 1)))?));
-    rows.push(("max_pool2d fwd+bwd 128x32x28x28".into(),
+        time_it(reps, || fwd_bwd(x.as_tensor().conv2d(k.as_tensor(), 1, 1, 1, 1)))?,
+    ));
+    rows.push((
+        "conv_transpose2d fwd+bwd 128x16x14x14 -> 32x28x28, stride 2".into(),
+        time_it(reps, || {
+            fwd_bwd(cpu_ops::conv_transpose2d(xt.as_tensor(), kt.as_tensor(), 2, 1, 1))
+        })?,
+        time_it(reps, || {
+            fwd_bwd(xt.as_tensor().conv_transpose2d(kt.as_tensor(), 1, 1, 2, 1))
+        })?,
+    ));
+    rows.push((
+        "max_pool2d fwd+bwd 128x32x28x28".into(),
         time_it(reps, || fwd_bwd(cpu_ops::max_pool2d(p.as_tensor(), 2)))?,
-        time_it(reps, || fwd_bwd(p.as_tensor().max_pool2d(2)))?));
-    rows.push(("upsample 2x fwd+bwd 128x32x14x14".into(),
+        time_it(reps, || fwd_bwd(p.as_tensor().max_pool2d(2)))?,
+    ));
+    rows.push((
+        "upsample 2x fwd+bwd 128x32x14x14".into(),
         time_it(reps, || fwd_bwd(cpu_ops::upsample_nearest2d(u.as_tensor(), 2)))?,
-        time_it(reps, || fwd_bwd(u.as_tensor().upsample_nearest2d(28, 28)))?));
+        time_it(reps, || fwd_bwd(u.as_tensor().upsample_nearest2d(28, 28)))?,
+    ));
     println!("| operation | fast CPU ops (ms) | candle 0.11 (ms) | speed-up |");
     println!("|---|---|---|---|");
     for (name, fast, reference) in rows {
@@ -280,11 +377,20 @@ fn our_epoch_estimate(model: &Autoencoder, x: &Tensor, steps: usize, loss: Loss)
 fn median(xs: &mut [f32]) -> f32 {
     xs.sort_by(|a, b| a.total_cmp(b));
     let m = xs.len() / 2;
-    if xs.len() % 2 == 1 { xs[m] } else { (xs[m - 1] + xs[m]) / 2.0 }
+    if xs.len() % 2 == 1 {
+        xs[m]
+    } else {
+        (xs[m - 1] + xs[m]) / 2.0
+    }
 }
 
 /// The Keras anchor's per-epoch estimates, by model name.
-fn keras_round(python: &str, gz_dir: &std::path::Path, steps: usize, names: &[&str]) -> Result<(String, Vec<Option<f32>>)> {
+fn keras_round(
+    python: &str,
+    gz_dir: &std::path::Path,
+    steps: usize,
+    names: &[&str],
+) -> Result<(String, Vec<Option<f32>>)> {
     let anchor = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/keras_anchor.py");
     let out = std::process::Command::new(python)
         .arg(&anchor)
@@ -297,9 +403,16 @@ fn keras_round(python: &str, gz_dir: &std::path::Path, steps: usize, names: &[&s
         )))?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
-        return Err(Error::InvalidArgument(format!("the Keras anchor failed: {}", String::from_utf8_lossy(&out.stderr))));
+        return Err(Error::InvalidArgument(format!(
+            "the Keras anchor failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
     }
-    let version = text.lines().find(|l| l.starts_with("keras=")).unwrap_or("keras=?").to_string();
+    let version = text
+        .lines()
+        .find(|l| l.starts_with("keras="))
+        .unwrap_or("keras=?")
+        .to_string();
     let secs = names
         .iter()
         .map(|name| {
@@ -318,22 +431,38 @@ fn side_by_side(steps: usize, rounds: usize, python: &str) -> Result<()> {
     let dev = setup();
     let data = Dataset::mnist()?;
     if data.train_len() < 128 * steps {
-        return Err(Error::InvalidArgument(format!("--steps {steps} needs {} training images, have {}", 128 * steps, data.train_len())));
+        return Err(Error::InvalidArgument(format!(
+            "--steps {steps} needs {} training images, have {}",
+            128 * steps,
+            data.train_len()
+        )));
     }
     let x = &data.train_images;
     let names = ["simple", "deep", "conv", "upconv"];
     // The Keras anchor reads gzip'd IDX files: make them once under target/.
-    let gz_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("bench-data");
+    let gz_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("bench-data");
     let gz = gz_dir.join("train-images-idx3-ubyte.gz");
     if !gz.is_file() {
         std::fs::create_dir_all(&gz_dir).map_err(|e| Error::InvalidArgument(format!("{}: {e}", gz_dir.display())))?;
-        let src = autoencoders::data::data_dir().join("mnist").join("train-images-idx3-ubyte");
+        let src = autoencoders::data::data_dir()
+            .join("mnist")
+            .join("train-images-idx3-ubyte");
         let status = std::process::Command::new("sh")
             .arg("-c")
-            .arg(format!("gzip -c '{}' > '{}.part' && mv '{}.part' '{}'", src.display(), gz.display(), gz.display(), gz.display()))
+            .arg(format!(
+                "gzip -c '{}' > '{}.part' && mv '{}.part' '{}'",
+                src.display(),
+                gz.display(),
+                gz.display(),
+                gz.display()
+            ))
             .status();
         if !status.is_ok_and(|s| s.success()) {
-            return Err(Error::InvalidArgument("could not gzip the MNIST training images for the Keras anchor".into()));
+            return Err(Error::InvalidArgument(
+                "could not gzip the MNIST training images for the Keras anchor".into(),
+            ));
         }
     }
     let mut ours: Vec<Vec<f32>> = vec![Vec::new(); names.len()];
@@ -342,10 +471,10 @@ fn side_by_side(steps: usize, rounds: usize, python: &str) -> Result<()> {
     for round in 1..=rounds {
         // Fresh models each round, built with the same seeds.
         let models: [(Autoencoder, Loss); 4] = [
-            (Autoencoder::dense(&DenseConfig::classic(), &dev)?, Loss::Mse),
-            (Autoencoder::dense(&DenseConfig::deep(), &dev)?, Loss::Mse),
-            (Autoencoder::conv(&ConvConfig::default(), &dev)?, Loss::BinaryCrossEntropy),
-            (Autoencoder::upsampling(&UpConvConfig::default(), &dev)?, Loss::BinaryCrossEntropy),
+            (DenseAutoencoder::classic().build(&dev)?, Loss::Mse),
+            (DenseAutoencoder::deep().build(&dev)?, Loss::Mse),
+            (ConvAutoencoder::default().build(&dev)?, Loss::BinaryCrossEntropy),
+            (UpConvAutoencoder::default().build(&dev)?, Loss::BinaryCrossEntropy),
         ];
         for (i, (model, loss)) in models.iter().enumerate() {
             let s = our_epoch_estimate(model, x, steps, *loss)?;
@@ -366,7 +495,11 @@ fn side_by_side(steps: usize, rounds: usize, python: &str) -> Result<()> {
     println!("| model | Keras / TensorFlow CPU | this crate | ratio (ours / Keras) | ratio per round |");
     println!("|---|---|---|---|---|");
     for (i, name) in names.iter().enumerate() {
-        let per_round: Vec<String> = ours[i].iter().zip(&keras[i]).map(|(o, k)| format!("{:.2}", o / k)).collect();
+        let per_round: Vec<String> = ours[i]
+            .iter()
+            .zip(&keras[i])
+            .map(|(o, k)| format!("{:.2}", o / k))
+            .collect();
         let o = median(&mut ours[i].clone());
         if keras[i].is_empty() {
             println!("| {name} | (no result) | {o:.1} | — | — |");

@@ -22,7 +22,10 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "ipynb")).collect();
+    let mut paths: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ipynb"))
+        .collect();
     paths.sort();
     for path in paths {
         let result = std::fs::read_to_string(&path)
@@ -30,7 +33,9 @@ fn main() {
             .and_then(|text| student_version(&text).map_err(|e| e.to_string()))
             .and_then(|student| {
                 let out = root.join(path.file_name().unwrap_or_default());
-                write_atomic(&out, student.as_bytes()).map_err(|e| e.to_string()).map(|_| out)
+                write_atomic(&out, student.as_bytes())
+                    .map_err(|e| e.to_string())
+                    .map(|_| out)
             });
         match result {
             Ok(out) => {

@@ -58,7 +58,17 @@ impl ConvBlockOp {
         if h < self.pool || w < self.pool {
             candle_core::bail!("conv block: a {h}x{w} image cannot be pooled by {}", self.pool);
         }
-        Ok(Dims { n, c, f, hi, wi, h, w, ho: h / self.pool, wo: w / self.pool })
+        Ok(Dims {
+            n,
+            c,
+            f,
+            hi,
+            wi,
+            h,
+            w,
+            ho: h / self.pool,
+            wo: w / self.pool,
+        })
     }
 }
 
@@ -67,7 +77,15 @@ impl candle_core::CustomOp3 for ConvBlockOp {
         "fast-conv-block"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let d = self.dims(l1, l2, l3)?;
         let x = f32_slice(s1, l1, "conv block input")?;
         let kernel = f32_slice(s2, l2, "conv block kernel")?;
@@ -99,7 +117,12 @@ impl candle_core::CustomOp3 for ConvBlockOp {
                     let bottom = &plane[(2 * py + 1) * pd.wp..][..2 * d.wo];
                     let ys = &mut yo[py * d.wo..(py + 1) * d.wo];
                     let ws = &mut wo_[py * d.wo..(py + 1) * d.wo];
-                    for (((t, u), y), win) in top.chunks_exact(2).zip(bottom.chunks_exact(2)).zip(ys.iter_mut()).zip(ws.iter_mut()) {
+                    for (((t, u), y), win) in top
+                        .chunks_exact(2)
+                        .zip(bottom.chunks_exact(2))
+                        .zip(ys.iter_mut())
+                        .zip(ws.iter_mut())
+                    {
                         // First maximum in the order top-left, top-right, bottom-left, bottom-right.
                         let (mut best, mut idx) = (t[0], 0u8);
                         if t[1] > best {
@@ -119,18 +142,36 @@ impl candle_core::CustomOp3 for ConvBlockOp {
         };
         let init = || (vec![0f32; d.c * pd.stride], vec![0f32; out_planes * pd.qp]);
         if pool == 2 {
-            y.par_chunks_mut(out_len).zip(winners.par_chunks_mut(out_len)).enumerate().for_each_init(init, |bufs, (img, (yi, wi))| {
-                per_image(bufs, img, yi, wi)
-            });
+            y.par_chunks_mut(out_len)
+                .zip(winners.par_chunks_mut(out_len))
+                .enumerate()
+                .for_each_init(init, |bufs, (img, (yi, wi))| per_image(bufs, img, yi, wi));
         } else {
-            y.par_chunks_mut(out_len).enumerate().for_each_init(init, |bufs, (img, yi)| per_image(bufs, img, yi, &mut []));
+            y.par_chunks_mut(out_len)
+                .enumerate()
+                .for_each_init(init, |bufs, (img, yi)| per_image(bufs, img, yi, &mut []));
         }
-        *self.winners.lock().map_err(|_| candle_core::Error::Msg("conv block: poisoned lock".into()))? = winners;
+        *self
+            .winners
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("conv block: poisoned lock".into()))? = winners;
         Ok((CpuStorage::F32(y), Shape::from((d.n, d.f, d.ho, d.wo))))
     }
 
-    fn bwd(&self, x: &Tensor, kernel: &Tensor, bias: &Tensor, res: &Tensor, grad: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (x, kernel, res, grad) = (x.contiguous()?, kernel.contiguous()?, res.contiguous()?, grad.contiguous()?);
+    fn bwd(
+        &self,
+        x: &Tensor,
+        kernel: &Tensor,
+        bias: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (x, kernel, res, grad) = (
+            x.contiguous()?,
+            kernel.contiguous()?,
+            res.contiguous()?,
+            grad.contiguous()?,
+        );
         let need_dx = x.track_op();
         let (xs, xl) = x.storage_and_layout();
         let (ks, kl) = kernel.storage_and_layout();
@@ -139,21 +180,44 @@ impl candle_core::CustomOp3 for ConvBlockOp {
         let (gs, gl) = grad.storage_and_layout();
         let d = self.dims(xl, kl, bl)?;
         let (xc, kc, rc, gc) = match (&*xs, &*ks, &*rs, &*gs) {
-            (candle_core::Storage::Cpu(a), candle_core::Storage::Cpu(b), candle_core::Storage::Cpu(c), candle_core::Storage::Cpu(e)) => (a, b, c, e),
+            (
+                candle_core::Storage::Cpu(a),
+                candle_core::Storage::Cpu(b),
+                candle_core::Storage::Cpu(c),
+                candle_core::Storage::Cpu(e),
+            ) => (a, b, c, e),
             _ => candle_core::bail!("conv block backward: CPU tensors only"),
         };
         let xv = f32_slice(xc, xl, "conv block input")?;
         let kv = f32_slice(kc, kl, "conv block kernel")?;
         let rv = f32_slice(rc, rl, "conv block output")?;
         let gv = f32_slice(gc, gl, "conv block gradient")?;
-        let winners = self.winners.lock().map_err(|_| candle_core::Error::Msg("conv block: poisoned lock".into()))?;
-        let (dx, dk, db) = block_backward(&d, self.upsample, self.pool, self.act, xv, kv, rv, gv, &winners, need_dx);
+        let winners = self
+            .winners
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("conv block: poisoned lock".into()))?;
+        let (dx, dk, db) = block_backward(
+            &d,
+            self.upsample,
+            self.pool,
+            self.act,
+            xv,
+            kv,
+            rv,
+            gv,
+            &winners,
+            need_dx,
+        );
         let dev = candle_core::Device::Cpu;
         let dx = match dx {
             Some(v) => Some(Tensor::from_vec(v, (d.n, d.c, d.hi, d.wi), &dev)?),
             None => None,
         };
-        Ok((dx, Some(Tensor::from_vec(dk, (d.f, d.c, 3, 3), &dev)?), Some(Tensor::from_vec(db, d.f, &dev)?)))
+        Ok((
+            dx,
+            Some(Tensor::from_vec(dk, (d.f, d.c, 3, 3), &dev)?),
+            Some(Tensor::from_vec(db, d.f, &dev)?),
+        ))
     }
 }
 
@@ -173,7 +237,11 @@ fn block_backward(
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let pd = Padded::new(d.h, d.w);
     let (in_len, out_len) = (d.c * d.hi * d.wi, d.f * d.ho * d.wo);
-    let flipped = if need_dx { pack(&flip(kernel, d.f, d.c), d.c, d.f) } else { Vec::new() };
+    let flipped = if need_dx {
+        pack(&flip(kernel, d.f, d.c), d.c, d.f)
+    } else {
+        Vec::new()
+    };
     let threads = rayon::current_num_threads().max(1);
     let per = d.n.div_ceil(threads).max(1);
     let mut dx = if need_dx { vec![0f32; d.n * in_len] } else { Vec::new() };
@@ -197,8 +265,15 @@ fn block_backward(
                 // every pixel a window covers is written below; the rest (borders,
                 // a last odd row or column that no window covers) stays zero.
 
-                let (ri, gi) = (&res[img * out_len..(img + 1) * out_len], &grad[img * out_len..(img + 1) * out_len]);
-                let wi = if pool == 2 { &winners[img * out_len..(img + 1) * out_len] } else { &[][..] };
+                let (ri, gi) = (
+                    &res[img * out_len..(img + 1) * out_len],
+                    &grad[img * out_len..(img + 1) * out_len],
+                );
+                let wi = if pool == 2 {
+                    &winners[img * out_len..(img + 1) * out_len]
+                } else {
+                    &[][..]
+                };
                 for o in 0..d.f {
                     let plane = &mut gpad[o * pd.stride..(o + 1) * pd.stride];
                     let mut bsum = 0f32;
@@ -260,7 +335,11 @@ fn block_backward(
         })
         .collect();
     let (dks, dbs): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
-    (if need_dx { Some(dx) } else { None }, sum_partials(dks, d.f * d.c * 9), sum_partials(dbs, d.f))
+    (
+        if need_dx { Some(dx) } else { None },
+        sum_partials(dks, d.f * d.c * 9),
+        sum_partials(dbs, d.f),
+    )
 }
 
 /// True when [`conv_block`] can run `xs` here: `f32` on a CPU with AVX2/FMA.
@@ -273,13 +352,26 @@ pub fn block_applies(xs: &Tensor) -> bool {
 /// (nearest) and `pool` (2×2 max, floor) are 1 or 2. Output
 /// `(n, f, h·upsample/pool, w·upsample/pool)`. One op with its own backward
 /// pass; CPU `f32` only (see [`block_applies`]).
-pub fn conv_block(xs: &Tensor, kernel: &Tensor, bias: &Tensor, upsample: usize, pool: usize, act: FusedAct) -> candle_core::Result<Tensor> {
+pub fn conv_block(
+    xs: &Tensor,
+    kernel: &Tensor,
+    bias: &Tensor,
+    upsample: usize,
+    pool: usize,
+    act: FusedAct,
+) -> candle_core::Result<Tensor> {
     if !matches!(upsample, 1 | 2) || !matches!(pool, 1 | 2) {
         candle_core::bail!("conv block: upsample {upsample} and pool {pool} must each be 1 or 2");
     }
     if !block_applies(xs) {
         candle_core::bail!("conv block: needs f32 tensors on a CPU with AVX2 and FMA");
     }
-    let op = ConvBlockOp { upsample, pool, act, winners: Arc::new(Mutex::new(Vec::new())) };
-    xs.contiguous()?.apply_op3(&kernel.contiguous()?, &bias.contiguous()?, op)
+    let op = ConvBlockOp {
+        upsample,
+        pool,
+        act,
+        winners: Arc::new(Mutex::new(Vec::new())),
+    };
+    xs.contiguous()?
+        .apply_op3(&kernel.contiguous()?, &bias.contiguous()?, op)
 }

@@ -8,13 +8,12 @@
 use crate::error::{Error, Result};
 use candle_core::{DType, Tensor};
 
-/// Keras' `epsilon()`: probabilities are clipped this far from 0 and 1.
-pub const EPSILON: f64 = 1e-7;
+pub use crate::kernels::EPSILON;
 
 /// Checks that the shapes agree, and keeps tensor ids apart before a graph
 /// is built from the two (see [`crate::cells`]).
 fn same_shape(what: &str, pred: &Tensor, target: &Tensor) -> Result<()> {
-    crate::cells::move_past([pred, target]);
+    crate::runtime::cells::move_past([pred, target]);
     if pred.dims() != target.dims() {
         return Err(Error::shape(
             format!("{what}: target"),
@@ -63,8 +62,12 @@ pub fn kl_divergence(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
     Ok(terms.sum(last)?.mean_all()?)
 }
 
+/// A loss a notebook writes itself: a `fn` (evcxr keeps `fn` items across
+/// cells, not closures) from the prediction and the target to a scalar.
+pub type LossFn = fn(&Tensor, &Tensor) -> Result<Tensor>;
+
 /// A loss function for [`crate::train::fit`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Loss {
     /// [`mse`]
     Mse,
@@ -74,25 +77,62 @@ pub enum Loss {
     KlDivergence,
     /// Cross-entropy of logits `(N, C)` against class indices `(N,)` u32.
     CrossEntropy,
+    /// A loss written in a notebook; made by [`Loss::custom`].
+    Custom { name: &'static str, f: LossFn },
+}
+
+impl PartialEq for Loss {
+    /// Losses are equal when they have the same name.
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Loss {
+    /// A loss computed by `f(pred, target)`, shown as `name`:
+    ///
+    /// ```no_run
+    /// # use autoencoders::prelude::*;
+    /// fn mae(pred: &Tensor, target: &Tensor) -> Result<Tensor, Error> {
+    ///     Ok((pred - target)?.abs()?.mean_all()?)
+    /// }
+    /// let loss = Loss::custom("mae", mae);
+    /// ```
+    pub fn custom(name: &'static str, f: LossFn) -> Self {
+        Loss::Custom { name, f }
+    }
 }
 
 impl Loss {
     /// The loss of a batch, as a scalar tensor.
     pub fn compute(self, pred: &Tensor, target: &Tensor) -> Result<Tensor> {
-        crate::cells::move_past([pred, target]);
+        crate::runtime::cells::move_past([pred, target]);
         match self {
-            // On the CPU the same formulas run as single ops (crate::cpu_ops).
-            Loss::Mse if crate::cpu_ops::enabled(pred) && pred.dims() == target.dims() && target.dtype() == DType::F32 => {
-                Ok(crate::cpu_ops::mse_loss(pred, target)?)
+            // On the CPU the same formulas run as single ops (crate::kernels).
+            Loss::Mse
+                if crate::kernels::enabled(pred) && pred.dims() == target.dims() && target.dtype() == DType::F32 =>
+            {
+                Ok(crate::kernels::mse_loss(pred, target)?)
             }
             Loss::BinaryCrossEntropy
-                if crate::cpu_ops::enabled(pred) && pred.dims() == target.dims() && target.dtype() == DType::F32 =>
+                if crate::kernels::enabled(pred) && pred.dims() == target.dims() && target.dtype() == DType::F32 =>
             {
-                Ok(crate::cpu_ops::bce_loss(pred, target)?)
+                Ok(crate::kernels::bce_loss(pred, target)?)
             }
             Loss::Mse => mse(pred, target),
             Loss::BinaryCrossEntropy => binary_cross_entropy(pred, target),
             Loss::KlDivergence => kl_divergence(pred, target),
+            Loss::Custom { name, f } => {
+                let l = f(pred, target)?;
+                if l.rank() != 0 {
+                    return Err(Error::shape(
+                        format!("custom loss {name:?}"),
+                        "a scalar (use mean_all)",
+                        l.dims(),
+                    ));
+                }
+                Ok(l)
+            }
             Loss::CrossEntropy => {
                 if target.dtype() != DType::U32 || target.rank() != 1 {
                     return Err(Error::shape(
@@ -113,6 +153,7 @@ impl Loss {
             Loss::BinaryCrossEntropy => "binary_crossentropy",
             Loss::KlDivergence => "kl_divergence",
             Loss::CrossEntropy => "sparse_categorical_crossentropy",
+            Loss::Custom { name, .. } => name,
         }
     }
 }

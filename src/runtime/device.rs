@@ -19,7 +19,7 @@ static CHOSEN: OnceLock<(Device, String)> = OnceLock::new();
 /// from the crate's own multi-threaded ops: in a profile of the deep dense
 /// model it was a fifth of all CPU time. It only takes effect if candle's pool
 /// has not started yet, so the crate calls it before its first tensor op
-/// (from [`device`], [`crate::mode::setup`] and the dataset loaders).
+/// (from [`device`], [`crate::runtime::mode::setup`] and the dataset loaders).
 pub(crate) fn quiet_candle_pool() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
@@ -63,9 +63,6 @@ fn choose() -> (Device, String) {
             ),
         }
     } else {
-        (
-            Device::Cpu,
-            "device: CPU (built without the `cuda` feature)".into(),
-        )
+        (Device::Cpu, "device: CPU (built without the `cuda` feature)".into())
     }
 }

@@ -3,9 +3,11 @@
 //! eight element-wise passes forward and as many backward).
 
 use super::f32_slice;
-use crate::loss::EPSILON;
 use candle_core::{CpuStorage, Layout, Shape, Tensor};
 use rayon::prelude::*;
+
+/// Keras' `epsilon()`: probabilities are clipped this far from 0 and 1.
+pub const EPSILON: f64 = 1e-7;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -35,7 +37,11 @@ impl LossOp {
                 let (lp, lq) = (pc.ln(), (1.0 - pc).ln());
                 let term = -((t * lp + (1.0 - t) * lq) as f64);
                 // Clipped values pass no gradient, as candle's clamp.
-                let dp = if p > lo && p < hi { -(t / pc - (1.0 - t) / (1.0 - pc)) } else { 0.0 };
+                let dp = if p > lo && p < hi {
+                    -(t / pc - (1.0 - t) / (1.0 - pc))
+                } else {
+                    0.0
+                };
                 (term, dp, -(lp - lq))
             }
         }
@@ -50,29 +56,59 @@ impl candle_core::CustomOp2 for LossOp {
         }
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         if l1.dims() != l2.dims() {
-            candle_core::bail!("{}: prediction {:?} and target {:?} differ in shape", self.name(), l1.dims(), l2.dims());
+            candle_core::bail!(
+                "{}: prediction {:?} and target {:?} differ in shape",
+                self.name(),
+                l1.dims(),
+                l2.dims()
+            );
         }
         let (p, t) = (f32_slice(s1, l1, "prediction")?, f32_slice(s2, l2, "target")?);
         let op = *self;
-        let sum: f64 = p.par_chunks(CHUNK).zip(t.par_chunks(CHUNK)).map(|(p, t)| p.iter().zip(t).map(|(&p, &t)| op.term(p, t).0).sum::<f64>()).sum();
-        Ok((CpuStorage::F32(vec![(sum / p.len().max(1) as f64) as f32]), Shape::from(())))
+        let sum: f64 = p
+            .par_chunks(CHUNK)
+            .zip(t.par_chunks(CHUNK))
+            .map(|(p, t)| p.iter().zip(t).map(|(&p, &t)| op.term(p, t).0).sum::<f64>())
+            .sum();
+        Ok((
+            CpuStorage::F32(vec![(sum / p.len().max(1) as f64) as f32]),
+            Shape::from(()),
+        ))
     }
 
-    fn bwd(&self, pred: &Tensor, target: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        pred: &Tensor,
+        target: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let (pred, target) = (pred.contiguous()?, target.contiguous()?);
         let scale = grad.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()? / pred.elem_count().max(1) as f32;
         let want_t = target.track_op();
-        let (p, t) = (pred.flatten_all()?.to_vec1::<f32>()?, target.flatten_all()?.to_vec1::<f32>()?);
+        let (p, t) = (
+            pred.flatten_all()?.to_vec1::<f32>()?,
+            target.flatten_all()?.to_vec1::<f32>()?,
+        );
         let op = *self;
         let mut dp = vec![0f32; p.len()];
         let mut dt = vec![0f32; if want_t { p.len() } else { 0 }];
-        dp.par_chunks_mut(CHUNK).zip(p.par_chunks(CHUNK).zip(t.par_chunks(CHUNK))).enumerate().for_each(|(_, (d, (p, t)))| {
-            for ((d, &p), &t) in d.iter_mut().zip(p).zip(t) {
-                *d = op.term(p, t).1 * scale;
-            }
-        });
+        dp.par_chunks_mut(CHUNK)
+            .zip(p.par_chunks(CHUNK).zip(t.par_chunks(CHUNK)))
+            .enumerate()
+            .for_each(|(_, (d, (p, t)))| {
+                for ((d, &p), &t) in d.iter_mut().zip(p).zip(t) {
+                    *d = op.term(p, t).1 * scale;
+                }
+            });
         if want_t {
             for ((d, &p), &t) in dt.iter_mut().zip(&p).zip(&t) {
                 *d = op.term(p, t).2 * scale;
@@ -80,18 +116,24 @@ impl candle_core::CustomOp2 for LossOp {
         }
         let dev = candle_core::Device::Cpu;
         let dp = Tensor::from_vec(dp, pred.shape(), &dev)?;
-        let dt = if want_t { Some(Tensor::from_vec(dt, target.shape(), &dev)?) } else { None };
+        let dt = if want_t {
+            Some(Tensor::from_vec(dt, target.shape(), &dev)?)
+        } else {
+            None
+        };
         Ok((Some(dp), dt))
     }
 }
 
 /// `mean((pred - target)²)` as one op (CPU `f32`).
 pub fn mse_loss(pred: &Tensor, target: &Tensor) -> candle_core::Result<Tensor> {
-    pred.contiguous()?.apply_op2(&target.contiguous()?, LossOp { kind: Kind::Mse })
+    pred.contiguous()?
+        .apply_op2(&target.contiguous()?, LossOp { kind: Kind::Mse })
 }
 
 /// `-mean(t·ln p + (1-t)·ln(1-p))` with `p` clipped to `[ε, 1-ε]`, as one
 /// op (CPU `f32`).
 pub fn bce_loss(pred: &Tensor, target: &Tensor) -> candle_core::Result<Tensor> {
-    pred.contiguous()?.apply_op2(&target.contiguous()?, LossOp { kind: Kind::Bce })
+    pred.contiguous()?
+        .apply_op2(&target.contiguous()?, LossOp { kind: Kind::Bce })
 }

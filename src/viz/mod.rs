@@ -5,7 +5,6 @@
 //! Introduced in `notebooks/01_classic_autoencoder.ipynb`.
 
 use crate::error::{write_atomic, Error, Result};
-use crate::train::History;
 use candle_core::{DType, Device, Tensor};
 use plotters::prelude::*;
 use std::path::Path;
@@ -65,8 +64,8 @@ const GAP: usize = 2;
 /// Images as `Vec` of 28×28 grey values in `[0, 1]`, from `(N, 784)` or
 /// `(N, 1, 28, 28)`.
 fn images_of(xs: &Tensor, n: usize, what: &str) -> Result<Vec<Vec<f32>>> {
-    let xs = crate::data::images_flat(xs)
-        .map_err(|_| Error::shape(what, "(N, 784) or (N, 1, 28, 28) images", xs.dims()))?;
+    let xs =
+        crate::data::images_flat(xs).map_err(|_| Error::shape(what, "(N, 784) or (N, 1, 28, 28) images", xs.dims()))?;
     let n = n.min(xs.dim(0)?);
     let xs = xs.narrow(0, 0, n)?.to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
     Ok(xs.to_vec2::<f32>()?)
@@ -216,16 +215,6 @@ fn bounds(values: impl Iterator<Item = f32>) -> (f32, f32) {
     }
     let pad = ((hi - lo) * 0.05).max(1e-3);
     (lo - pad, hi + pad)
-}
-
-/// Training and validation loss per epoch.
-pub fn loss_curves(history: &History) -> Result<Svg> {
-    let mut series: Vec<(&str, &[f32])> = vec![("loss", &history.loss)];
-    if !history.val_loss.is_empty() {
-        series.push(("val_loss", &history.val_loss));
-    }
-    let y = if history.loss_name.is_empty() { "loss" } else { &history.loss_name };
-    line_chart("Loss per epoch", "epoch", y, &series)
 }
 
 /// Colours of the ten classes (a qualitative palette, as matplotlib's tab10).

@@ -1,129 +1,35 @@
-//! Keras-like training: [`fit`] runs epochs of shuffled mini-batches, logs one
-//! line per epoch and returns a [`History`]; [`predict`] and [`evaluate`] run
-//! in batches. [`Trainer`] is the loop body on its own, for the lesson that
-//! writes the loop by hand.
+//! Keras-like training: [`fit`] runs epochs of shuffled mini-batches, logs
+//! one line per epoch and returns a [`History`]; [`predict`] and
+//! [`evaluate`] run in batches. [`Trainer`] is the loop body on its own, for
+//! the lesson that writes the loop by hand. All of them take any
+//! [`Model`]; the loss is the [`Loss`] plus whatever terms the model's
+//! layers add (a VAE's KL term, an activity penalty).
 //!
 //! Introduced in `notebooks/01_classic_autoencoder.ipynb`.
 
+mod config;
+mod history;
+pub mod loss;
+
+pub use config::TrainConfig;
+pub use history::History;
+pub use loss::{binary_cross_entropy, kl_divergence, mse, mse_value, psnr, Loss, LossFn};
+
 use crate::error::{Error, Result};
-use crate::loss::Loss;
-use crate::model::Model;
+use crate::nn::{Model, Pass};
 use crate::optim::{Optimizer, OptimizerState};
 use candle_core::{DType, Device, Tensor};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::time::Instant;
 
-/// Settings of [`fit`].
-#[derive(Debug, Clone)]
-pub struct TrainConfig {
-    /// Epochs asked for (quick mode caps them, see [`crate::mode`]).
-    pub epochs: usize,
-    pub batch_size: usize,
-    /// Shuffle the training set at each epoch.
-    pub shuffle: bool,
-    pub optimizer: Optimizer,
-    pub loss: Loss,
-    /// Seed of the shuffling.
-    pub seed: u64,
-    /// Print one line per epoch.
-    pub verbose: bool,
-}
-
-impl Default for TrainConfig {
-    /// 5 epochs of 128 images, shuffled, Adam, MSE: the classic lesson's.
-    fn default() -> Self {
-        TrainConfig {
-            epochs: 5,
-            batch_size: 128,
-            shuffle: true,
-            optimizer: Optimizer::adam(),
-            loss: Loss::Mse,
-            seed: 0,
-            verbose: true,
-        }
-    }
-}
-
-impl TrainConfig {
-    pub fn with_epochs(mut self, epochs: usize) -> Self {
-        self.epochs = epochs;
-        self
-    }
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size;
-        self
-    }
-    pub fn with_loss(mut self, loss: Loss) -> Self {
-        self.loss = loss;
-        self
-    }
-    pub fn with_optimizer(mut self, optimizer: Optimizer) -> Self {
-        self.optimizer = optimizer;
-        self
-    }
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-    pub fn quiet(mut self) -> Self {
-        self.verbose = false;
-        self
-    }
-}
-
-/// What [`fit`] measured, epoch by epoch.
-#[derive(Debug, Clone, Default)]
-pub struct History {
-    /// Mean training loss of each epoch (over its batches, weighted by size).
-    pub loss: Vec<f32>,
-    /// Validation loss after each epoch (empty without validation data).
-    pub val_loss: Vec<f32>,
-    /// Wall-clock seconds of each epoch (training and validation).
-    pub seconds: Vec<f32>,
-    /// The loss function's Keras name.
-    pub loss_name: String,
-}
-
-impl History {
-    /// The last validation loss, if there was validation data.
-    pub fn last_val_loss(&self) -> Option<f32> {
-        self.val_loss.last().copied()
-    }
-
-    /// The last training loss.
-    pub fn last_loss(&self) -> Option<f32> {
-        self.loss.last().copied()
-    }
-
-    /// Median seconds per epoch.
-    pub fn median_epoch_seconds(&self) -> Option<f32> {
-        let mut s = self.seconds.clone();
-        if s.is_empty() {
-            return None;
-        }
-        s.sort_by(|a, b| a.total_cmp(b));
-        Some(s[s.len() / 2])
-    }
-
-    /// Loss curves (training and validation) as an SVG chart.
-    pub fn plot(&self) -> Result<crate::plot::Svg> {
-        crate::plot::loss_curves(self)
-    }
-
-    /// Shows the loss curves in a notebook.
-    pub fn evcxr_display(&self) {
-        match self.plot() {
-            Ok(svg) => svg.evcxr_display(),
-            Err(e) => println!("{e}"),
-        }
-    }
-}
-
 /// One optimisation step at a time: the body of [`fit`]'s loop.
 pub struct Trainer {
     opt: OptimizerState,
     loss: Loss,
+    seed: u64,
+    steps: u64,
+    terms: Vec<(String, Tensor)>,
 }
 
 impl Trainer {
@@ -132,21 +38,38 @@ impl Trainer {
         Ok(Trainer {
             opt: optimizer.build(model.vars())?,
             loss,
+            seed: 0,
+            steps: 0,
+            terms: Vec::new(),
         })
     }
 
-    /// Forward, loss, backward, update; returns the batch's loss tensor
-    /// (a scalar, still on the device: read it only when you need it).
-    pub fn step(&mut self, model: &impl Model, xs: &Tensor, ys: &Tensor) -> Result<Tensor> {
-        let pred = model.forward(xs)?;
-        let loss = self.loss.compute(&pred, ys)?;
-        self.opt.backward_step(&loss)?;
-        Ok(loss)
+    /// The same trainer with the training-only layers' noise drawn from `seed`.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
     }
-}
 
-fn model_device(model: &impl Model) -> Device {
-    model.device()
+    /// Forward (training), loss plus the layers' extra terms, backward,
+    /// update; returns the batch's total loss (a scalar still on the device:
+    /// read it only when you need it).
+    pub fn step(&mut self, model: &impl Model, xs: &Tensor, ys: &Tensor) -> Result<Tensor> {
+        self.steps += 1;
+        let mut pass = Pass::training(self.seed.wrapping_mul(0x9e37_79b9).wrapping_add(self.steps));
+        let pred = model.forward_pass(xs, &mut pass)?;
+        let mut total = self.loss.compute(&pred, ys)?;
+        for (_, term) in pass.terms() {
+            total = (total + term)?;
+        }
+        self.opt.backward_step(&total)?;
+        self.terms = pass.terms().to_vec();
+        Ok(total)
+    }
+
+    /// The extra loss terms of the last step, by name (scalars on the device).
+    pub fn last_terms(&self) -> &[(String, Tensor)] {
+        &self.terms
+    }
 }
 
 fn check_pair(what: &str, xs: &Tensor, ys: &Tensor) -> Result<usize> {
@@ -161,6 +84,16 @@ fn check_pair(what: &str, xs: &Tensor, ys: &Tensor) -> Result<usize> {
         return Err(Error::invalid(format!("{what}: no samples given")));
     }
     Ok(n)
+}
+
+/// Adds `value · weight` to the running sum of the term `name`.
+fn accumulate(sums: &mut Vec<(String, Tensor)>, name: &str, value: &Tensor, weight: f64) -> Result<()> {
+    let v = (value.detach().to_dtype(DType::F32)? * weight)?;
+    match sums.iter_mut().find(|(n, _)| n == name) {
+        Some((_, s)) => *s = (&*s + v)?,
+        None => sums.push((name.to_string(), v)),
+    }
+    Ok(())
 }
 
 /// Trains `model` to map `xs` to `ys` (for an autoencoder, `ys` is `xs`, or
@@ -178,7 +111,9 @@ pub fn fit(
 ) -> Result<History> {
     let n = check_pair("fit", xs, ys)?;
     if cfg.batch_size == 0 {
-        return Err(Error::invalid("fit: batch_size is 0; use at least 1 (the lessons use 128)"));
+        return Err(Error::invalid(
+            "fit: batch_size is 0; use at least 1 (the lessons use 128)",
+        ));
     }
     if cfg.epochs == 0 {
         return Err(Error::invalid("fit: epochs is 0; ask for at least 1"));
@@ -186,24 +121,22 @@ pub fn fit(
     if let Some((vx, vy)) = validation {
         check_pair("fit validation data", vx, vy)?;
     }
-    let mode = crate::mode::mode();
-    let epochs = mode.epochs(cfg.epochs);
+    if model.vars().is_empty() {
+        return Err(Error::invalid(
+            "fit: this model has no trainable weights; add a layer with weights (dense, conv2d, …)",
+        ));
+    }
+    let epochs = crate::runtime::mode().epochs(cfg.epochs);
     if epochs < cfg.epochs && cfg.verbose {
         println!("quick mode: {epochs} of {} epochs", cfg.epochs);
     }
-    let dev = model_device(model);
-    let xs = xs.to_device(&dev)?;
-    let ys = ys.to_device(&dev)?;
+    let dev = model.device();
+    let (xs, ys) = (xs.to_device(&dev)?, ys.to_device(&dev)?);
     let validation = match validation {
         Some((vx, vy)) => Some((vx.to_device(&dev)?, vy.to_device(&dev)?)),
         None => None,
     };
-    if model.vars().is_empty() {
-        return Err(Error::invalid(
-            "fit: this model owns no trainable weights (an encoder or decoder on its own shares them with its autoencoder: train the autoencoder)",
-        ));
-    }
-    let mut trainer = Trainer::new(model, cfg.optimizer, cfg.loss)?;
+    let mut trainer = Trainer::new(model, cfg.optimizer, cfg.loss)?.with_seed(cfg.seed);
     let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
     let mut order: Vec<u32> = (0..n as u32).collect();
     let mut history = History {
@@ -217,17 +150,24 @@ pub fn fit(
             order.shuffle(&mut rng);
         }
         let order_t = Tensor::from_slice(&order, n, &dev)?;
-        let mut total = Tensor::zeros((), DType::F32, &dev)?;
+        let mut sums: Vec<(String, Tensor)> = Vec::new();
         for step in 0..steps {
             let from = step * cfg.batch_size;
             let len = cfg.batch_size.min(n - from);
             let idx = order_t.narrow(0, from, len)?;
-            let xb = xs.index_select(&idx, 0)?;
-            let yb = ys.index_select(&idx, 0)?;
+            let (xb, yb) = (xs.index_select(&idx, 0)?, ys.index_select(&idx, 0)?);
             let loss = trainer.step(model, &xb, &yb)?;
-            total = (total + (loss.detach().to_dtype(DType::F32)? * len as f64)?)?;
+            accumulate(&mut sums, "loss", &loss, len as f64)?;
+            for (name, term) in trainer.last_terms() {
+                accumulate(&mut sums, name, term, len as f64)?;
+            }
         }
-        let loss = total.to_scalar::<f32>()? / n as f32;
+        // One read-back per epoch: the sums stay on the device until here.
+        let mut means = Vec::with_capacity(sums.len());
+        for (name, sum) in &sums {
+            means.push((name.clone(), sum.to_scalar::<f32>()? / n as f32));
+        }
+        let loss = means[0].1;
         if !loss.is_finite() {
             return Err(Error::invalid(format!(
                 "fit: the training loss became {loss} at epoch {}; lower the learning rate ({})",
@@ -237,6 +177,13 @@ pub fn fit(
         }
         history.loss.push(loss);
         let mut line = format!("Epoch {}/{epochs} - loss: {loss:.4}", epoch + 1);
+        for (name, value) in &means[1..] {
+            match history.terms.iter_mut().find(|(n, _)| n == name) {
+                Some((_, v)) => v.push(*value),
+                None => history.terms.push((name.clone(), vec![*value])),
+            }
+            line.push_str(&format!(" - {name}: {value:.4}"));
+        }
         if let Some((vx, vy)) = &validation {
             let v = evaluate(model, vx, vy, cfg.loss, cfg.batch_size.max(256))?;
             history.val_loss.push(v);
@@ -251,14 +198,14 @@ pub fn fit(
     Ok(history)
 }
 
-/// The model's outputs for `xs`, computed `batch_size` rows at a time and
-/// returned on the CPU.
+/// The model's outputs for `xs` (inference), computed `batch_size` rows at a
+/// time and returned on the CPU.
 pub fn predict(model: &impl Model, xs: &Tensor, batch_size: usize) -> Result<Tensor> {
     if batch_size == 0 {
         return Err(Error::invalid("predict: batch_size is 0; use at least 1"));
     }
     let n = xs.dim(0)?;
-    let dev = model_device(model);
+    let dev = model.device();
     let mut outs = Vec::with_capacity(n.div_ceil(batch_size));
     for from in (0..n).step_by(batch_size) {
         let len = batch_size.min(n - from);
@@ -271,21 +218,26 @@ pub fn predict(model: &impl Model, xs: &Tensor, batch_size: usize) -> Result<Ten
     Ok(Tensor::cat(&outs, 0)?)
 }
 
-/// The mean loss of the model on `(xs, ys)`, in batches.
+/// The mean loss of the model on `(xs, ys)` (inference), in batches, with
+/// the terms its layers add.
 pub fn evaluate(model: &impl Model, xs: &Tensor, ys: &Tensor, loss: Loss, batch_size: usize) -> Result<f32> {
     let n = check_pair("evaluate", xs, ys)?;
     if batch_size == 0 {
         return Err(Error::invalid("evaluate: batch_size is 0; use at least 1"));
     }
-    let dev = model_device(model);
+    let dev = model.device();
     let mut total = Tensor::zeros((), DType::F32, &dev)?;
     for from in (0..n).step_by(batch_size) {
         let len = batch_size.min(n - from);
         let xb = xs.narrow(0, from, len)?.to_device(&dev)?;
         let yb = ys.narrow(0, from, len)?.to_device(&dev)?;
-        let l = loss.compute(&model.forward(&xb)?, &yb)?;
+        let mut pass = Pass::inference();
+        let pred = model.forward_pass(&xb, &mut pass)?;
+        let mut l = loss.compute(&pred, &yb)?;
+        for (_, term) in pass.terms() {
+            l = (l + term)?;
+        }
         total = (total + (l.to_dtype(DType::F32)? * len as f64)?)?;
     }
     Ok(total.to_scalar::<f32>()? / n as f32)
 }
-

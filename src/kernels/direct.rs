@@ -18,7 +18,7 @@
 //!   positions of an image.
 //!
 //! [`supported`] says whether the CPU has AVX2 and FMA; on other machines
-//! (and for other geometries) `cpu_ops` uses its im2col + gemm path.
+//! (and for other geometries) `kernels::gemm` uses its im2col + gemm path.
 
 use super::Geometry;
 use rayon::prelude::*;
@@ -46,6 +46,16 @@ fn cpu_has_avx2_fma() -> bool {
 /// True for the geometry these kernels handle: 3×3, stride 1, padding 1.
 pub fn applies(g: &Geometry) -> bool {
     g.k == 3 && g.stride == 1 && g.padding == 1 && supported()
+}
+
+/// Stops (in every build) a call the kernels cannot serve: the CPU lacks
+/// AVX2/FMA, or the geometry is not 3×3 stride 1 padding 1.
+fn assert_applies(g: &Geometry) {
+    assert!(
+        applies(g),
+        "direct kernels: they need AVX2/FMA and a 3x3, stride-1, padding-1 geometry (got {g:?}, CPU supported: {}); use kernels::conv_forward, which picks a path",
+        supported()
+    );
 }
 
 /// Outputs per register block of the forward kernel (3 vectors of 8).
@@ -171,7 +181,11 @@ pub(super) fn flip(kernel: &[f32], f: usize, c: usize) -> Vec<f32> {
 pub(super) fn conv_image(pd: &Padded, cin: usize, cout: usize, xp: &[f32], packed: &[f32], out: &mut [f32]) {
     let taps = pd.taps();
     let blocks = cout.div_ceil(OBLOCK);
-    assert!(xp.len() >= cin * pd.stride && packed.len() >= blocks * cin * 9 * OBLOCK && out.len() >= blocks * OBLOCK * pd.qp);
+    assert!(
+        xp.len() >= cin * pd.stride
+            && packed.len() >= blocks * cin * 9 * OBLOCK
+            && out.len() >= blocks * OBLOCK * pd.qp
+    );
     for q0 in (0..pd.qp).step_by(QBLOCK) {
         for b in 0..blocks {
             let wb = &packed[b * cin * 9 * OBLOCK..(b + 1) * cin * 9 * OBLOCK];
@@ -333,27 +347,51 @@ unsafe fn forward_block<const OB: usize>(
 
 #[cfg(not(target_arch = "x86_64"))]
 #[allow(clippy::too_many_arguments)]
-unsafe fn forward_block<const OB: usize>(_: &[f32], _: usize, _: usize, _: &[usize; 9], _: &[f32], _: &mut [f32], _: usize, _: usize) {
+unsafe fn forward_block<const OB: usize>(
+    _: &[f32],
+    _: usize,
+    _: usize,
+    _: &[usize; 9],
+    _: &[f32],
+    _: &mut [f32],
+    _: usize,
+    _: usize,
+) {
     unreachable!("direct kernels are used only where supported() is true")
 }
 
 /// Convolution forward: `x (n, c, h, w)`, `kernel (f, c, 3, 3)` → `(n, f, h, w)`.
 pub fn forward(g: &Geometry, x: &[f32], kernel: &[f32]) -> Vec<f32> {
-    debug_assert!(applies(g));
+    assert_applies(g);
+    g.assert_lens(
+        "direct::forward",
+        &[("x", x.len(), g.input_len()), ("kernel", kernel.len(), g.kernel_len())],
+    );
     correlate(g.n, g.c, g.f, g.h, g.w, x, kernel)
 }
 
 /// Input gradient: `grad (n, f, h, w)`, `kernel (f, c, 3, 3)` → `(n, c, h, w)`,
 /// the forward kernel with the kernel flipped and its channel axes swapped.
 pub fn backward_data(g: &Geometry, grad: &[f32], kernel: &[f32]) -> Vec<f32> {
-    debug_assert!(applies(g));
+    assert_applies(g);
+    g.assert_lens(
+        "direct::backward_data",
+        &[
+            ("grad", grad.len(), g.output_len()),
+            ("kernel", kernel.len(), g.kernel_len()),
+        ],
+    );
     correlate(g.n, g.f, g.c, g.h, g.w, grad, &flip(kernel, g.f, g.c))
 }
 
 /// Kernel gradient: `x (n, c, h, w)`, `grad (n, f, h, w)` → `(f, c, 3, 3)`,
 /// summed over the batch.
 pub fn backward_filter(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
-    debug_assert!(applies(g));
+    assert_applies(g);
+    g.assert_lens(
+        "direct::backward_filter",
+        &[("x", x.len(), g.input_len()), ("grad", grad.len(), g.output_len())],
+    );
     let (n, c, f, h, w) = (g.n, g.c, g.f, g.h, g.w);
     let pd = Padded::new(h, w);
     let blocks = f.div_ceil(OBLOCK);
@@ -393,7 +431,15 @@ pub(crate) fn sum_partials(partials: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn filter_block<const OB: usize>(gp: &[f32], gstride: usize, qp: usize, xrow: &[f32], dw8: &mut [f32], fstride: usize, live: usize) {
+unsafe fn filter_block<const OB: usize>(
+    gp: &[f32],
+    gstride: usize,
+    qp: usize,
+    xrow: &[f32],
+    dw8: &mut [f32],
+    fstride: usize,
+    live: usize,
+) {
     use simd::*;
     debug_assert!(gp.len() >= (OB - 1) * gstride + qp && xrow.len() >= qp + 2);
     debug_assert!(live <= OB && dw8.len() >= (live - 1) * fstride + 24);

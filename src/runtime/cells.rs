@@ -22,8 +22,8 @@
 //! Outside evcxr (one copy of candle) ids are unique anyway and this costs a
 //! comparison per call.
 //!
-//! [`Sequential`]: crate::model::Sequential
-//! [`Loss`]: crate::loss::Loss
+//! [`Sequential`]: crate::nn::Sequential
+//! [`Loss`]: crate::train::loss::Loss
 
 use candle_core::{DType, Device, Tensor};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -7,7 +7,8 @@
 //! applied to each row block while it is in cache, and the backward pass one
 //! element-wise pass and two gemms.
 
-use super::{f32_slice, matmul, FusedAct};
+use super::gemm::matmul;
+use super::{f32_slice, FusedAct};
 use candle_core::{CpuStorage, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -33,20 +34,47 @@ impl candle_core::CustomOp3 for DenseOp {
         "fast-dense"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (n, k) = dims2(l1, "dense input")?;
         let (m, k2) = dims2(l2, "dense weight")?;
         if k != k2 || l3.dims() != [m] {
-            candle_core::bail!("dense: input {:?}, weight {:?}, bias {:?} do not fit (want (N, {k2}), ({m}, {k2}), ({m},))", l1.dims(), l2.dims(), l3.dims());
+            candle_core::bail!(
+                "dense: input {:?}, weight {:?}, bias {:?} do not fit (want (N, {k2}), ({m}, {k2}), ({m},))",
+                l1.dims(),
+                l2.dims(),
+                l3.dims()
+            );
         }
-        let (x, w, b) = (f32_slice(s1, l1, "dense input")?, f32_slice(s2, l2, "dense weight")?, f32_slice(s3, l3, "dense bias")?);
+        let (x, w, b) = (
+            f32_slice(s1, l1, "dense input")?,
+            f32_slice(s2, l2, "dense weight")?,
+            f32_slice(s3, l3, "dense bias")?,
+        );
         let mut y = vec![0f32; n * m];
         let per = rows_per_task(n);
         let act = self.act;
         y.par_chunks_mut(per * m).enumerate().for_each(|(t, yc)| {
             let rows = yc.len() / m;
             // yc (rows × m) = x_rows (rows × k) · Wᵀ (k × m)
-            matmul(rows, m, k, yc, false, &x[t * per * k..(t * per + rows) * k], false, w, true);
+            matmul(
+                rows,
+                m,
+                k,
+                yc,
+                false,
+                &x[t * per * k..(t * per + rows) * k],
+                false,
+                w,
+                true,
+            );
             for row in yc.chunks_mut(m) {
                 for (v, bias) in row.iter_mut().zip(b) {
                     *v = act.apply(*v + bias);
@@ -56,7 +84,14 @@ impl candle_core::CustomOp3 for DenseOp {
         Ok((CpuStorage::F32(y), Shape::from((n, m))))
     }
 
-    fn bwd(&self, x: &Tensor, w: &Tensor, _b: &Tensor, res: &Tensor, grad: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (x, w, res, grad) = (x.contiguous()?, w.contiguous()?, res.contiguous()?, grad.contiguous()?);
         let need_dx = x.track_op();
         let (n, k) = x.dims2()?;
@@ -66,7 +101,12 @@ impl candle_core::CustomOp3 for DenseOp {
         let (rs, rl) = res.storage_and_layout();
         let (gs, gl) = grad.storage_and_layout();
         let (xc, wc, rc, gc) = match (&*xs, &*ws, &*rs, &*gs) {
-            (candle_core::Storage::Cpu(a), candle_core::Storage::Cpu(b), candle_core::Storage::Cpu(c), candle_core::Storage::Cpu(d)) => (a, b, c, d),
+            (
+                candle_core::Storage::Cpu(a),
+                candle_core::Storage::Cpu(b),
+                candle_core::Storage::Cpu(c),
+                candle_core::Storage::Cpu(d),
+            ) => (a, b, c, d),
             _ => candle_core::bail!("dense backward: CPU tensors only"),
         };
         let (xv, wv) = (f32_slice(xc, xl, "dense input")?, f32_slice(wc, wl, "dense weight")?);
@@ -75,7 +115,10 @@ impl candle_core::CustomOp3 for DenseOp {
         // Gradient before the activation.
         let mut pre = vec![0f32; n * m];
         pre.par_chunks_mut(rows_per_task(n) * m)
-            .zip(yv.par_chunks(rows_per_task(n) * m).zip(gv.par_chunks(rows_per_task(n) * m)))
+            .zip(
+                yv.par_chunks(rows_per_task(n) * m)
+                    .zip(gv.par_chunks(rows_per_task(n) * m)),
+            )
             .for_each(|(p, (y, g))| {
                 for ((p, y), g) in p.iter_mut().zip(y).zip(g) {
                     *p = g * act.grad_from_output(*y);
@@ -102,13 +145,27 @@ impl candle_core::CustomOp3 for DenseOp {
             let per = rows_per_task(n);
             dx.par_chunks_mut(per * k).enumerate().for_each(|(t, dc)| {
                 let rows = dc.len() / k;
-                matmul(rows, k, m, dc, false, &pre[t * per * m..(t * per + rows) * m], false, wv, false);
+                matmul(
+                    rows,
+                    k,
+                    m,
+                    dc,
+                    false,
+                    &pre[t * per * m..(t * per + rows) * m],
+                    false,
+                    wv,
+                    false,
+                );
             });
             Some(Tensor::from_vec(dx, (n, k), &dev)?)
         } else {
             None
         };
-        Ok((dx, Some(Tensor::from_vec(dw, (m, k), &dev)?), Some(Tensor::from_vec(db, m, &dev)?)))
+        Ok((
+            dx,
+            Some(Tensor::from_vec(dw, (m, k), &dev)?),
+            Some(Tensor::from_vec(db, m, &dev)?),
+        ))
     }
 }
 
@@ -148,5 +205,6 @@ fn matmul_t_cols(rows: usize, k: usize, n: usize, dst: &mut [f32], p: &[f32], m:
 /// `act(xs · weightᵀ + bias)`: `xs (n, in)`, `weight (out, in)`, `bias (out,)`
 /// → `(n, out)`, one op on the CPU (`f32`), see [`super::enabled`].
 pub fn dense(xs: &Tensor, weight: &Tensor, bias: &Tensor, act: FusedAct) -> candle_core::Result<Tensor> {
-    xs.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, DenseOp { act })
+    xs.contiguous()?
+        .apply_op3(&weight.contiguous()?, &bias.contiguous()?, DenseOp { act })
 }

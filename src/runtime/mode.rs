@@ -88,7 +88,7 @@ impl std::fmt::Display for Mode {
 /// Prints the device and the mode, and returns the device: the first call of
 /// every notebook.
 pub fn setup() -> candle_core::Device {
-    let dev = crate::device::device();
+    let dev = crate::runtime::device::device();
     println!("{}", mode());
     dev
 }

@@ -1,0 +1,110 @@
+//! The IDX reader shared by MNIST and Fashion-MNIST: magic number, counts,
+//! then bytes. Every way a file can be wrong is an error naming the file
+//! and the fix.
+
+use super::{IMAGE_PIXELS, IMAGE_SIDE};
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// Images and labels read from one pair of IDX files.
+pub(super) struct Split {
+    pub(super) pixels: Vec<u8>,
+    pub(super) labels: Vec<u8>,
+}
+
+const IMAGES_MAGIC: u32 = 0x0000_0803;
+const LABELS_MAGIC: u32 = 0x0000_0801;
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+fn be_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+/// Reads an IDX image file: magic 0x803, count, rows, cols, then pixels.
+fn read_idx_images(path: &Path) -> Result<Vec<u8>> {
+    let bytes = read_file(path)?;
+    check_header(path, &bytes, "images", IMAGES_MAGIC, 16)?;
+    let (n, rows, cols) = (
+        be_u32(&bytes, 4) as u64,
+        be_u32(&bytes, 8) as u64,
+        be_u32(&bytes, 12) as u64,
+    );
+    if rows as usize != IMAGE_SIDE || cols as usize != IMAGE_SIDE {
+        return Err(Error::invalid(format!(
+            "{}: images are {rows}×{cols}, the course expects 28×28",
+            path.display()
+        )));
+    }
+    check_length(path, &bytes, 16 + n * rows * cols)?;
+    Ok(bytes[16..].to_vec())
+}
+
+/// Reads an IDX label file: magic 0x801, count, then one byte per label.
+fn read_idx_labels(path: &Path) -> Result<Vec<u8>> {
+    let bytes = read_file(path)?;
+    check_header(path, &bytes, "labels", LABELS_MAGIC, 8)?;
+    let n = be_u32(&bytes, 4) as u64;
+    check_length(path, &bytes, 8 + n)?;
+    if let Some(bad) = bytes[8..].iter().find(|&&b| b > 9) {
+        return Err(Error::invalid(format!(
+            "{}: label {bad} is out of range 0..=9; the file is corrupt: run `scripts/fetch-data.sh`",
+            path.display()
+        )));
+    }
+    Ok(bytes[8..].to_vec())
+}
+
+fn check_header(path: &Path, bytes: &[u8], kind: &'static str, magic: u32, header: usize) -> Result<()> {
+    if bytes.len() < header {
+        return Err(Error::BadLength {
+            path: path.to_path_buf(),
+            expected: header as u64,
+            found: bytes.len() as u64,
+        });
+    }
+    let found = be_u32(bytes, 0);
+    if found != magic {
+        return Err(Error::BadMagic {
+            path: path.to_path_buf(),
+            kind,
+            expected: magic,
+            found,
+        });
+    }
+    Ok(())
+}
+
+fn check_length(path: &Path, bytes: &[u8], expected: u64) -> Result<()> {
+    if bytes.len() as u64 != expected {
+        return Err(Error::BadLength {
+            path: path.to_path_buf(),
+            expected,
+            found: bytes.len() as u64,
+        });
+    }
+    Ok(())
+}
+
+pub(super) fn read_split(split: &'static str, images: &Path, labels: &Path) -> Result<Split> {
+    let pixels = read_idx_images(images)?;
+    let labels = read_idx_labels(labels)?;
+    let n_images = pixels.len() / IMAGE_PIXELS;
+    if n_images != labels.len() {
+        return Err(Error::CountMismatch {
+            split,
+            images: n_images,
+            labels: labels.len(),
+        });
+    }
+    Ok(Split { pixels, labels })
+}
+
+/// Reads one IDX pair without building tensors: `(pixels, labels)`.
+/// Used by the tests that compare this reader with the `mnist` crate's.
+pub fn read_idx_pair(images: &Path, labels: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
+    let s = read_split("train", images, labels)?;
+    Ok((s.pixels, s.labels))
+}

@@ -1,0 +1,266 @@
+//! `act(conv(x) + bias)` for convolutions and transposed convolutions as one
+//! candle op, and the per-channel sum its bias gradient needs.
+
+use super::conv::{Conv2dOp, ConvBackwardData, ConvBackwardFilter, ConvTranspose2dOp};
+use super::gemm::conv_forward_and_filter;
+use super::{dims4, f32_slice, FusedAct, Geometry};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+/// `act(conv(x, kernel) + bias)` (or with a transposed convolution) in one
+/// op: the bias and activation are applied while each image's output is
+/// still in cache, and the backward pass needs no separate element-wise ops.
+#[derive(Debug, Clone, Copy)]
+struct ConvBiasActOp {
+    stride: usize,
+    padding: usize,
+    /// `Some(output_padding)` for a transposed convolution.
+    transpose: Option<usize>,
+    act: FusedAct,
+}
+
+impl candle_core::CustomOp3 for ConvBiasActOp {
+    fn name(&self) -> &'static str {
+        "fast-conv2d-bias-act"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (storage, shape) = match self.transpose {
+            None => Conv2dOp {
+                stride: self.stride,
+                padding: self.padding,
+            }
+            .cpu_fwd(s1, l1, s2, l2)?,
+            Some(output_padding) => ConvTranspose2dOp {
+                stride: self.stride,
+                padding: self.padding,
+                output_padding,
+            }
+            .cpu_fwd(s1, l1, s2, l2)?,
+        };
+        let mut y = match storage {
+            CpuStorage::F32(y) => y,
+            _ => candle_core::bail!("conv2d-bias-act: expected f32 output"),
+        };
+        let bias = f32_slice(s3, l3, "conv2d bias")?;
+        let (f, plane) = match shape.dims() {
+            &[_, f, h, w] => (f, h * w),
+            d => candle_core::bail!("conv2d-bias-act: unexpected output shape {d:?}"),
+        };
+        if bias.len() != f {
+            candle_core::bail!("conv2d-bias-act: {} biases for {f} channels", bias.len());
+        }
+        let act = self.act;
+        y.par_chunks_mut(f * plane).for_each(|img| {
+            for (ch, b) in img.chunks_mut(plane).zip(bias) {
+                for v in ch.iter_mut() {
+                    *v = act.apply(*v + b);
+                }
+            }
+        });
+        Ok((CpuStorage::F32(y), shape))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        kernel: &Tensor,
+        _bias: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // Gradient before the activation, then the bias and convolution parts.
+        let pre = res
+            .contiguous()?
+            .apply_op2_no_bwd(&grad.contiguous()?, &ActBackward { act: self.act })?;
+        let dbias = pre.apply_op1_no_bwd(&ChannelSum)?;
+        let (dx, dk) = match self.transpose {
+            None => {
+                let (_, _, h, w) = x.dims4()?;
+                let dx = pre.apply_op2_no_bwd(
+                    &kernel.contiguous()?,
+                    &ConvBackwardData {
+                        stride: self.stride,
+                        padding: self.padding,
+                        h,
+                        w,
+                    },
+                )?;
+                let dk = x.contiguous()?.apply_op2_no_bwd(
+                    &pre,
+                    &ConvBackwardFilter {
+                        stride: self.stride,
+                        padding: self.padding,
+                        k: kernel.dim(2)?,
+                    },
+                )?;
+                (dx, dk)
+            }
+            Some(_) => {
+                // Both gradients unfold `pre` the same way: do it once.
+                let (x, kernel) = (x.contiguous()?, kernel.contiguous()?);
+                let (n, cin, h, w) = x.dims4()?;
+                let (_, cout, ho, wo) = pre.dims4()?;
+                let k = kernel.dim(2)?;
+                let g = Geometry::new(n, cout, ho, wo, cin, k, self.stride, self.padding)?;
+                let need_dx = x.track_op();
+                let (xs, xl) = x.storage_and_layout();
+                let (ks, kl) = kernel.storage_and_layout();
+                let (ps, pl) = pre.storage_and_layout();
+                let (xc, kc, pc) = match (&*xs, &*ks, &*ps) {
+                    (candle_core::Storage::Cpu(a), candle_core::Storage::Cpu(b), candle_core::Storage::Cpu(c)) => {
+                        (a, b, c)
+                    }
+                    _ => candle_core::bail!("conv_transpose2d backward: CPU tensors only"),
+                };
+                let (xv, kv, pv) = (
+                    f32_slice(xc, xl, "input")?,
+                    f32_slice(kc, kl, "kernel")?,
+                    f32_slice(pc, pl, "gradient")?,
+                );
+                let (dx, dk) = conv_forward_and_filter(&g, pv, kv, xv, need_dx);
+                let dev = candle_core::Device::Cpu;
+                let dk = Tensor::from_vec(dk, (cin, cout, k, k), &dev)?;
+                let dx = match dx {
+                    Some(v) => Some(Tensor::from_vec(v, (n, cin, h, w), &dev)?),
+                    None => None,
+                };
+                return Ok((dx, Some(dk), Some(dbias)));
+            }
+        };
+        Ok((Some(dx), Some(dk), Some(dbias)))
+    }
+}
+
+/// `grad · act'(y)` from the activation's output `y`.
+#[derive(Debug, Clone, Copy)]
+struct ActBackward {
+    act: FusedAct,
+}
+
+impl CustomOp2 for ActBackward {
+    fn name(&self) -> &'static str {
+        "fast-activation-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let y = f32_slice(s1, l1, "activation output")?;
+        let g = f32_slice(s2, l2, "activation gradient")?;
+        if y.len() != g.len() {
+            candle_core::bail!("activation backward: {} outputs, {} gradients", y.len(), g.len());
+        }
+        let act = self.act;
+        let mut out = vec![0f32; y.len()];
+        out.par_chunks_mut(1 << 14)
+            .zip(y.par_chunks(1 << 14).zip(g.par_chunks(1 << 14)))
+            .for_each(|(o, (y, g))| {
+                for ((o, y), g) in o.iter_mut().zip(y).zip(g) {
+                    *o = g * act.grad_from_output(*y);
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// `act(conv2d(x, kernel) + bias)`: `(n, c, h, w)`, kernel `(f, c, k, k)`,
+/// bias `(f,)`.
+pub fn conv2d_bias_act(
+    xs: &Tensor,
+    kernel: &Tensor,
+    bias: &Tensor,
+    stride: usize,
+    padding: usize,
+    act: FusedAct,
+) -> candle_core::Result<Tensor> {
+    xs.contiguous()?.apply_op3(
+        &kernel.contiguous()?,
+        &bias.contiguous()?,
+        ConvBiasActOp {
+            stride,
+            padding,
+            transpose: None,
+            act,
+        },
+    )
+}
+
+/// `act(conv_transpose2d(x, kernel) + bias)`: `(n, c_in, h, w)`, kernel
+/// `(c_in, c_out, k, k)`, bias `(c_out,)`.
+pub fn conv_transpose2d_bias_act(
+    xs: &Tensor,
+    kernel: &Tensor,
+    bias: &Tensor,
+    stride: usize,
+    padding: usize,
+    output_padding: usize,
+    act: FusedAct,
+) -> candle_core::Result<Tensor> {
+    if output_padding >= stride.max(1) {
+        candle_core::bail!(
+            "conv_transpose2d: output_padding {output_padding} must be smaller than the stride {stride}"
+        );
+    }
+    xs.contiguous()?.apply_op3(
+        &kernel.contiguous()?,
+        &bias.contiguous()?,
+        ConvBiasActOp {
+            stride,
+            padding,
+            transpose: Some(output_padding),
+            act,
+        },
+    )
+}
+
+/// Sums `(n, c, h, w)` over everything but the channel: `(c,)`, the bias
+/// gradient of a convolution (candle's reduction over dims 0, 2, 3 walks
+/// the tensor with strided reads).
+#[derive(Debug, Clone, Copy)]
+struct ChannelSum;
+
+impl CustomOp1 for ChannelSum {
+    fn name(&self) -> &'static str {
+        "fast-channel-sum"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (n, c, h, w) = dims4(l, "channel sum input")?;
+        let x = f32_slice(s, l, "channel sum input")?;
+        let plane = h * w;
+        let sums: Vec<f32> = (0..c)
+            .into_par_iter()
+            .map(|ch| {
+                // Eight f32 lanes per plane (vectorised), planes added in f64.
+                let mut acc = 0f64;
+                for i in 0..n {
+                    let p = &x[(i * c + ch) * plane..(i * c + ch + 1) * plane];
+                    let mut lanes = [0f32; 8];
+                    let chunks = p.chunks_exact(8);
+                    let tail: f32 = chunks.remainder().iter().sum();
+                    for ch8 in chunks {
+                        for (l, v) in lanes.iter_mut().zip(ch8) {
+                            *l += v;
+                        }
+                    }
+                    acc += (lanes.iter().sum::<f32>() + tail) as f64;
+                }
+                acc as f32
+            })
+            .collect();
+        Ok((CpuStorage::F32(sums), Shape::from(c)))
+    }
+}

@@ -1,0 +1,121 @@
+//! What training, prediction, summaries and saving need of a model.
+
+use super::{Pass, Summary};
+use crate::error::{write_atomic, Error, Result};
+use candle_core::{Device, Tensor, Var};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// A model: a forward pass and named weights. [`crate::train::fit`],
+/// `predict` and `evaluate` take any `Model`; a [`super::Sequential`] is one,
+/// and so is an autoencoder made of two.
+pub trait Model {
+    /// The output for a batch within `pass` (training or inference); layers
+    /// may add loss terms to `pass`.
+    fn forward_pass(&self, xs: &Tensor, pass: &mut Pass) -> Result<Tensor>;
+
+    /// The trainable weights, by name (`encoder.dense_1.weight`, …).
+    fn named_params(&self) -> Vec<(String, Var)>;
+
+    /// Weights saved with the model but not trained (batch normalisation's
+    /// running statistics).
+    fn named_state(&self) -> Vec<(String, Var)> {
+        Vec::new()
+    }
+
+    /// The device the weights live on.
+    fn device(&self) -> Device;
+
+    /// The layers, their output shapes and weight counts.
+    fn summary(&self) -> Result<Summary>;
+
+    /// The output for a batch, as inference (training-only layers pass
+    /// their input through).
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        self.forward_pass(xs, &mut Pass::inference())
+    }
+
+    /// The trainable weights.
+    fn vars(&self) -> Vec<Var> {
+        self.named_params().into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// Number of trainable weights (Keras' "Trainable params").
+    fn param_count(&self) -> usize {
+        self.named_params().iter().map(|(_, v)| v.elem_count()).sum()
+    }
+
+    /// Saves every weight (trained and state) as safetensors, atomically;
+    /// missing folders are created.
+    fn save(&self, path: impl AsRef<Path>) -> Result<()>
+    where
+        Self: Sized,
+    {
+        let path = path.as_ref();
+        let mut tensors: Vec<(String, Tensor)> = Vec::new();
+        for (name, v) in self.named_params().into_iter().chain(self.named_state()) {
+            tensors.push((name, v.as_tensor().to_device(&Device::Cpu)?));
+        }
+        let bytes =
+            safetensors::serialize(tensors, None).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+        write_atomic(path, &bytes)
+    }
+
+    /// Loads weights saved by [`Model::save`]. Every name and shape is checked
+    /// before any weight is written: a file of another architecture leaves
+    /// the model as it was.
+    fn load(&self, path: impl AsRef<Path>) -> Result<()>
+    where
+        Self: Sized,
+    {
+        let path = path.as_ref();
+        if !path.is_file() {
+            return Err(Error::io(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such weights file; save the model there first",
+                ),
+            ));
+        }
+        let saved: HashMap<String, Tensor> = candle_core::safetensors::load(path, &Device::Cpu)
+            .map_err(|e| Error::invalid(format!("{}: not a safetensors weights file ({e})", path.display())))?;
+        let ours: Vec<(String, Var)> = self.named_params().into_iter().chain(self.named_state()).collect();
+        let mut problems = Vec::new();
+        for (name, v) in &ours {
+            match saved.get(name) {
+                None => problems.push(format!("{name} is missing")),
+                Some(t) if t.dims() != v.dims() => problems.push(format!(
+                    "{name} is {:?} in the file, {:?} in the model",
+                    t.dims(),
+                    v.dims()
+                )),
+                _ => {}
+            }
+        }
+        let extra: Vec<&String> = saved.keys().filter(|k| !ours.iter().any(|(n, _)| n == *k)).collect();
+        if !extra.is_empty() {
+            problems.push(format!(
+                "{} weights the model does not have (e.g. {})",
+                extra.len(),
+                extra[0]
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(Error::Mismatch {
+                what: "load".into(),
+                left: path.display().to_string(),
+                right: "this model".into(),
+                fix: format!(
+                    "{}. Nothing was loaded: build the model that saved the file, then load",
+                    problems.iter().take(4).cloned().collect::<Vec<_>>().join("; ")
+                ),
+            });
+        }
+        for (name, v) in &ours {
+            let t = saved[name].to_device(v.device())?.to_dtype(v.dtype())?;
+            v.set(&t)?;
+        }
+        Ok(())
+    }
+}

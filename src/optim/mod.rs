@@ -1,0 +1,171 @@
+//! Optimisers with Keras' defaults. Adam follows candle-nn's `AdamW` rule
+//! with no weight decay (in one in-place pass per parameter on the CPU, see
+//! [`Adam`]) and SGD is candle-nn's; RMSprop and Adadelta, which candle-nn
+//! does not have, follow Keras' update rules.
+//!
+//! Introduced in `notebooks/01_classic_autoencoder.ipynb`.
+
+use crate::error::{Error, Result};
+use candle_core::backprop::GradStore;
+use candle_core::{Tensor, Var};
+use candle_nn::{Optimizer as _, ParamsAdamW, SGD};
+
+mod adam;
+mod keras;
+
+pub use adam::Adam;
+pub use keras::{Adadelta, RmsProp};
+
+/// Which optimiser to train with, and its settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Optimizer {
+    /// Adam (Keras defaults: lr 1e-3, β 0.9/0.999, ε 1e-7).
+    Adam { lr: f64, beta1: f64, beta2: f64, eps: f64 },
+    /// RMSprop (Keras defaults: lr 1e-3, ρ 0.9, ε 1e-7).
+    RmsProp { lr: f64, rho: f64, eps: f64 },
+    /// Adadelta (Keras defaults: lr 1e-3, ρ 0.95, ε 1e-7).
+    Adadelta { lr: f64, rho: f64, eps: f64 },
+    /// Plain stochastic gradient descent.
+    Sgd { lr: f64 },
+}
+
+impl Default for Optimizer {
+    fn default() -> Self {
+        Optimizer::adam()
+    }
+}
+
+impl Optimizer {
+    /// Adam with Keras' defaults.
+    pub fn adam() -> Self {
+        Optimizer::Adam {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-7,
+        }
+    }
+    /// Adam with learning rate `lr`, other settings as Keras.
+    pub fn adam_lr(lr: f64) -> Self {
+        match Optimizer::adam() {
+            Optimizer::Adam { beta1, beta2, eps, .. } => Optimizer::Adam { lr, beta1, beta2, eps },
+            other => other,
+        }
+    }
+    /// RMSprop with Keras' defaults.
+    pub fn rmsprop() -> Self {
+        Optimizer::RmsProp {
+            lr: 1e-3,
+            rho: 0.9,
+            eps: 1e-7,
+        }
+    }
+    /// Adadelta with Keras' defaults.
+    pub fn adadelta() -> Self {
+        Optimizer::Adadelta {
+            lr: 1e-3,
+            rho: 0.95,
+            eps: 1e-7,
+        }
+    }
+
+    /// The learning rate.
+    pub fn lr(&self) -> f64 {
+        match *self {
+            Optimizer::Adam { lr, .. }
+            | Optimizer::RmsProp { lr, .. }
+            | Optimizer::Adadelta { lr, .. }
+            | Optimizer::Sgd { lr } => lr,
+        }
+    }
+
+    /// Builds the optimiser's state for `vars`.
+    ///
+    /// Tensor ids made from here on in this cell are kept above the ids of
+    /// `vars`, which may come from another notebook cell (see
+    /// [`crate::cells`]): build the optimiser in the cell that runs the loop.
+    pub fn build(&self, vars: Vec<Var>) -> Result<OptimizerState> {
+        let highest_id = crate::runtime::cells::highest_id(vars.iter().map(|v| v.as_tensor()));
+        crate::runtime::cells::keep_above(highest_id);
+        let lr = self.lr();
+        if !(lr.is_finite() && lr > 0.0) {
+            return Err(Error::invalid(format!(
+                "learning rate {lr} is not allowed: use a finite value > 0 (Keras' default is 0.001)"
+            )));
+        }
+        let rule = match *self {
+            Optimizer::Adam { lr, beta1, beta2, eps } => Rule::Adam(Adam::new(
+                vars,
+                ParamsAdamW {
+                    lr,
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay: 0.0,
+                },
+            )?),
+            Optimizer::Sgd { lr } => Rule::Sgd(SGD::new(vars, lr)?),
+            Optimizer::RmsProp { lr, rho, eps } => Rule::RmsProp(RmsProp::new(vars, lr, rho, eps)?),
+            Optimizer::Adadelta { lr, rho, eps } => Rule::Adadelta(Adadelta::new(vars, lr, rho, eps)?),
+        };
+        Ok(OptimizerState {
+            rule,
+            highest_id,
+            built_in: crate::runtime::cells::copy_key(),
+        })
+    }
+}
+
+/// A built optimiser, ready to step.
+pub struct OptimizerState {
+    rule: Rule,
+    /// The highest tensor id among its variables.
+    highest_id: usize,
+    /// The copy of the crate (the notebook cell) that built it.
+    built_in: usize,
+}
+
+enum Rule {
+    Adam(Adam),
+    Sgd(SGD),
+    RmsProp(RmsProp),
+    Adadelta(Adadelta),
+}
+
+impl OptimizerState {
+    /// One update from the gradients of `loss`.
+    pub fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
+        self.check_cell()?;
+        let grads = loss.backward()?;
+        self.step(&grads)
+    }
+
+    /// One update from computed gradients.
+    pub fn step(&mut self, grads: &GradStore) -> Result<()> {
+        self.check_cell()?;
+        match &mut self.rule {
+            Rule::Adam(o) => o.step(grads)?,
+            Rule::Sgd(o) => o.step(grads)?,
+            Rule::RmsProp(o) => o.step(grads)?,
+            Rule::Adadelta(o) => o.step(grads)?,
+        }
+        Ok(())
+    }
+
+    /// Refuses a step in a later notebook cell whose graph may give two
+    /// tensors one id (see [`crate::cells`]): the optimiser was built in
+    /// another cell and nothing in this one kept the variables' ids apart
+    /// before the graph was built (a model's forward pass does it).
+    fn check_cell(&self) -> Result<()> {
+        if crate::runtime::cells::copy_key() == self.built_in || crate::runtime::cells::kept_apart(self.highest_id) {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            "this optimiser was built in an earlier notebook cell, so this cell's tensors may carry the same \
+             ids as its variables and candle would mix up their gradients (evcxr gives every cell its own copy \
+             of candle, whose tensor ids start again at 1; see autoencoders::runtime::cells). Build the optimiser in this \
+             cell, before the loop, or call `autoencoders::runtime::cells::keep_ids_apart(vars.iter().map(|v| v.as_tensor()))` \
+             at the top of this cell. Nothing was updated.",
+        ))
+    }
+}

@@ -1,0 +1,12 @@
+//! Where and how the course runs: the device ([`device`]), full or quick
+//! mode ([`mode`]), and the bookkeeping that keeps candle's tensor ids apart
+//! across evcxr cells ([`cells`]).
+//!
+//! Introduced in `notebooks/01_classic_autoencoder.ipynb`.
+
+pub mod cells;
+pub mod device;
+pub mod mode;
+
+pub use device::device;
+pub use mode::{mode, setup, Mode};

@@ -1,0 +1,62 @@
+//! The settings of [`super::fit`].
+
+use super::loss::Loss;
+use crate::optim::Optimizer;
+
+/// Settings of [`super::fit`].
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    /// Epochs asked for (quick mode caps them, see [`crate::runtime::mode`]).
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Shuffle the training set at each epoch.
+    pub shuffle: bool,
+    pub optimizer: Optimizer,
+    pub loss: Loss,
+    /// Seed of the shuffling and of the training-only layers' noise.
+    pub seed: u64,
+    /// Print one line per epoch.
+    pub verbose: bool,
+}
+
+impl Default for TrainConfig {
+    /// 5 epochs of 128 images, shuffled, Adam, MSE: the classic lesson's.
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 5,
+            batch_size: 128,
+            shuffle: true,
+            optimizer: Optimizer::adam(),
+            loss: Loss::Mse,
+            seed: 0,
+            verbose: true,
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn with_epochs(mut self, epochs: usize) -> Self {
+        self.epochs = epochs;
+        self
+    }
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+    pub fn with_loss(mut self, loss: Loss) -> Self {
+        self.loss = loss;
+        self
+    }
+    pub fn with_optimizer(mut self, optimizer: Optimizer) -> Self {
+        self.optimizer = optimizer;
+        self
+    }
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    pub fn quiet(mut self) -> Self {
+        self.verbose = false;
+        self
+    }
+}
