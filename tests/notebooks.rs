@@ -221,7 +221,10 @@ fn run_notebook(root: &Path, nb_path: &Path, timeout: Duration) -> NotebookRun {
                     }
                 }
                 if !stderr.trim().is_empty() {
-                    error = Some(format!("the cell wrote to stderr (an error returned through `?` ends up there):\n{}", stderr.trim_end()));
+                    error = Some(format!(
+                        "the cell wrote to stderr (an error returned through `?` ends up there):\n{}",
+                        stderr.trim_end()
+                    ));
                 }
             }
             Err(e) => {
@@ -230,7 +233,11 @@ fn run_notebook(root: &Path, nb_path: &Path, timeout: Duration) -> NotebookRun {
                         .iter()
                         .map(|ce| {
                             let r = ce.rendered();
-                            if r.is_empty() { ce.message() } else { r }
+                            if r.is_empty() {
+                                ce.message()
+                            } else {
+                                r
+                            }
                         })
                         .collect::<Vec<_>>()
                         .join("\n"),
@@ -246,17 +253,28 @@ fn run_notebook(root: &Path, nb_path: &Path, timeout: Duration) -> NotebookRun {
         if let Some(err) = &error {
             outs.push(json!({"output_type": "error", "ename": "CellError", "evalue": err, "traceback": [err]}));
         }
-        eprintln!("  [{label}] cell {cell_no} {} in {:.1} s", if error.is_some() { "FAILED" } else { "ok" }, cell_start.elapsed().as_secs_f64());
+        eprintln!(
+            "  [{label}] cell {cell_no} {} in {:.1} s",
+            if error.is_some() { "FAILED" } else { "ok" },
+            cell_start.elapsed().as_secs_f64()
+        );
         cell["outputs"] = Value::Array(outs);
         cell["execution_count"] = json!(exec_count);
         new_cells.push(cell);
         if let Some(err) = error {
-            failure = Some(CellFailure { cell: cell_no, source, error: err });
+            failure = Some(CellFailure {
+                cell: cell_no,
+                source,
+                error: err,
+            });
         }
     }
     nb["cells"] = Value::Array(new_cells);
     let out_path = executed_path(root, nb_path);
-    write_atomic(&out_path, serde_json::to_string_pretty(&nb).unwrap_or_default().as_bytes());
+    write_atomic(
+        &out_path,
+        serde_json::to_string_pretty(&nb).unwrap_or_default().as_bytes(),
+    );
     let _ = std::env::set_current_dir(root);
     NotebookRun {
         path: nb_path.to_path_buf(),
@@ -269,7 +287,11 @@ fn run_notebook(root: &Path, nb_path: &Path, timeout: Duration) -> NotebookRun {
 fn failed_early(path: &Path, error: String, start: Instant) -> NotebookRun {
     NotebookRun {
         path: path.to_path_buf(),
-        failure: Some(CellFailure { cell: 0, source: String::new(), error }),
+        failure: Some(CellFailure {
+            cell: 0,
+            source: String::new(),
+            error,
+        }),
         cells_run: 0,
         seconds: start.elapsed().as_secs_f64(),
     }
@@ -309,6 +331,12 @@ fn self_test(root: &Path, timeout: Duration) -> Vec<String> {
         ("fails_question_mark.ipynb", 4, "no such file: weights.safetensors"),
         ("fails_compile.ipynb", 3, "undefined_variable"),
         ("fails_panic.ipynb", 3, "deliberate panic"),
+        // A model that does not fit together fails where it is built, naming both shapes.
+        (
+            "fails_wrong_layer_size.ipynb",
+            4,
+            "(N, 1, 56, 56) does not fit the encoder's input (N, 1, 28, 28)",
+        ),
     ];
     let mut problems = Vec::new();
     for (name, cell, needle) in expectations {
@@ -327,13 +355,24 @@ fn self_test(root: &Path, timeout: Duration) -> Vec<String> {
             )),
         }
     }
-    // And one that must pass: weights built in one cell, trained in the next
-    // (evcxr gives every cell its own copy of candle; see src/cells.rs).
-    let name = "cross_cell_training.ipynb";
-    let run = run_notebook(root, &fixtures.join(name), timeout);
-    match &run.failure {
-        None => println!("ok     runner self-test: {name} passes (weights of an earlier cell train as in one cell)"),
-        Some(f) => problems.push(format!("runner self-test {name}: cell {} failed: {}", f.cell, f.error)),
+    // And ones that must pass: weights built in one cell, trained in the next
+    // (evcxr gives every cell its own copy of candle; see src/runtime/cells.rs);
+    // a teacher's own model on the prelude alone.
+    for (name, what) in [
+        (
+            "cross_cell_training.ipynb",
+            "weights of an earlier cell train as in one cell",
+        ),
+        (
+            "teacher_designs_a_model.ipynb",
+            "a model designed layer by layer trains",
+        ),
+    ] {
+        let run = run_notebook(root, &fixtures.join(name), timeout);
+        match &run.failure {
+            None => println!("ok     runner self-test: {name} passes ({what})"),
+            Some(f) => problems.push(format!("runner self-test {name}: cell {} failed: {}", f.cell, f.error)),
+        }
     }
     problems
 }
