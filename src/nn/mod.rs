@@ -21,7 +21,7 @@
 //! its settings, a `*Config` with `Default` and named setters for the rest.
 //! [`LayerConfig::build`] turns settings into a [`Layer`] for an input shape.
 //! A model is anything implementing [`Model`]: a [`Sequential`] on its own, or
-//! an autoencoder made of two (see [`crate::models`]).
+//! an autoencoder made of two (see the `models` module).
 //!
 //! Introduced in `notebooks/01_classic_autoencoder.ipynb`; layer by layer in
 //! `notebooks/03_convolutional_autoencoder.ipynb`.

@@ -6,7 +6,7 @@ use candle_core::{Device, Tensor, Var};
 use std::collections::HashMap;
 use std::path::Path;
 
-/// A model: a forward pass and named weights. [`crate::train::fit`],
+/// A model: a forward pass and named weights. `train::fit`,
 /// `predict` and `evaluate` take any `Model`; a [`super::Sequential`] is one,
 /// and so is an autoencoder made of two.
 pub trait Model {

@@ -8,7 +8,7 @@ use rand_distr::{Distribution, StandardNormal, Uniform};
 /// One forward pass: training or inference, a seeded random stream for the
 /// layers that draw noise (dropout, gaussian noise, a VAE's sampling), and
 /// the extra loss terms layers add (an activity penalty, a KL term), which
-/// [`crate::train::fit`] adds to the loss and reports in its `History`.
+/// `train::fit` adds to the loss and reports in its `History`.
 pub struct Pass {
     training: bool,
     rng: rand::rngs::StdRng,

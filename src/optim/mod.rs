@@ -83,7 +83,7 @@ impl Optimizer {
     ///
     /// Tensor ids made from here on in this cell are kept above the ids of
     /// `vars`, which may come from another notebook cell (see
-    /// [`crate::cells`]): build the optimiser in the cell that runs the loop.
+    /// [`crate::runtime::cells`]): build the optimiser in the cell that runs the loop.
     pub fn build(&self, vars: Vec<Var>) -> Result<OptimizerState> {
         let highest_id = crate::runtime::cells::highest_id(vars.iter().map(|v| v.as_tensor()));
         crate::runtime::cells::keep_above(highest_id);
@@ -153,7 +153,7 @@ impl OptimizerState {
     }
 
     /// Refuses a step in a later notebook cell whose graph may give two
-    /// tensors one id (see [`crate::cells`]): the optimiser was built in
+    /// tensors one id (see [`crate::runtime::cells`]): the optimiser was built in
     /// another cell and nothing in this one kept the variables' ids apart
     /// before the graph was built (a model's forward pass does it).
     fn check_cell(&self) -> Result<()> {

@@ -9,8 +9,8 @@
 //! gradients by id, mixes the two: "shape mismatch in add", or, when the
 //! shapes happen to agree, silently wrong gradients.
 //!
-//! The crate keeps ids apart: before it builds a graph ([`Sequential`]'s
-//! forward pass, [`Loss`]'s functions, building an optimiser) it moves the
+//! The crate keeps ids apart: before it builds a graph (`nn::Sequential`'s
+//! forward pass, `train::Loss`'s functions, building an optimiser) it moves the
 //! current cell's counter past the ids of the tensors it was handed, so every
 //! tensor the cell makes from then on is numbered above them. A hand-written
 //! loop that builds its graph from variables of an earlier cell gets the same
@@ -22,8 +22,6 @@
 //! Outside evcxr (one copy of candle) ids are unique anyway and this costs a
 //! comparison per call.
 //!
-//! [`Sequential`]: crate::nn::Sequential
-//! [`Loss`]: crate::train::loss::Loss
 
 use candle_core::{DType, Device, Tensor};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -11,7 +11,7 @@ use candle_core::{DType, Tensor};
 pub use crate::kernels::EPSILON;
 
 /// Checks that the shapes agree, and keeps tensor ids apart before a graph
-/// is built from the two (see [`crate::cells`]).
+/// is built from the two (see [`crate::runtime::cells`]).
 fn same_shape(what: &str, pred: &Tensor, target: &Tensor) -> Result<()> {
     crate::runtime::cells::move_past([pred, target]);
     if pred.dims() != target.dims() {
