@@ -40,6 +40,14 @@ pub enum Error {
     #[error("{path}: {found} bytes, but its header announces {expected}; the file is truncated or corrupt: run `scripts/fetch-data.sh` to fetch it again")]
     BadLength { path: PathBuf, expected: u64, found: u64 },
 
+    /// A data file's bytes differ from the SHA-256 sum the repository pins.
+    #[error("{path}: its SHA-256 is {found}, but data/SHA256SUMS pins {expected}: the file changed after it was fetched (disk error, edit or partial copy). Run `scripts/fetch-data.sh` to fetch it again")]
+    Checksum {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+
     /// Images and labels of one split do not pair up.
     #[error("{split} split: {images} images but {labels} labels; the files come from different data sets: run `scripts/fetch-data.sh`")]
     CountMismatch {
@@ -55,6 +63,11 @@ pub enum Error {
         expected: String,
         got: Vec<usize>,
     },
+
+    /// Training diverged: the loss became NaN or infinite. The weights were
+    /// put back to the start of that epoch.
+    #[error("fit: {what}; the weights are back to where they were at the start of that epoch, so the model still works. Lower the learning rate (it is {lr}; try {suggest}) and check the inputs for NaN")]
+    Diverged { what: String, lr: f64, suggest: f64 },
 
     /// A layer cannot take the input shape it receives (found when the model
     /// is built, before any training).

@@ -74,6 +74,12 @@ impl Pca {
         if n < 2 {
             return Err(Error::invalid(format!("Pca::fit: {n} samples; PCA needs at least 2")));
         }
+        if n_components >= n {
+            return Err(Error::invalid(format!(
+                "Pca::fit: {n_components} components from {n} samples; {n} samples span at most {} directions: ask for fewer components or give more samples",
+                n - 1
+            )));
+        }
         if a.iter().any(|v| !v.is_finite()) {
             return Err(Error::invalid(
                 "Pca::fit: the data holds NaN or infinite values; check the model or data that produced it",
@@ -202,6 +208,11 @@ pub fn tsne(xs: &Tensor, perplexity: f64, max_iter: usize) -> Result<Tensor> {
     if !(perplexity.is_finite() && perplexity > 0.0) || (n as f64 - 1.0) < 3.0 * perplexity {
         return Err(Error::invalid(format!(
             "tsne: perplexity {perplexity} needs more than 3·perplexity + 1 points (got {n}); lower it or give more points"
+        )));
+    }
+    if let Some(row) = a.rows().into_iter().position(|r| r.iter().any(|v| !v.is_finite())) {
+        return Err(Error::invalid(format!(
+            "tsne: row {row} holds NaN or infinite values (it would make the whole embedding NaN); check the model or data that produced them"
         )));
     }
     if max_iter < 10 {

@@ -186,3 +186,62 @@ fn reader_agrees_with_the_mnist_crate() {
     assert_eq!(lb, m.trn_lbl);
     println!("train split read: ours {ours:?}, mnist crate (both splits) {theirs:?}");
 }
+
+#[test]
+fn subsets_larger_than_the_set_and_empty_class_splits_are_errors() {
+    let ds = Dataset::load(DatasetKind::Mnist, crafted("sizes", |_| {})).unwrap();
+    let e = ds.subset(100_000, 20_000).unwrap_err().to_string();
+    assert!(e.contains("100000") && e.contains("6 training and 4 test"), "{e}");
+    assert_eq!(ds.subset(6, 4).unwrap().train_len(), 6);
+    // Labels 0-5 in training, 0-3 in test: class 5 has no test image.
+    let e = ds.only_classes(&[5]).unwrap_err().to_string();
+    assert!(e.contains("no test image") && e.contains("[5]"), "{e}");
+    assert_eq!(ds.only_classes(&[1, 5]).unwrap().test_len(), 1);
+}
+
+#[test]
+fn a_data_file_changed_after_fetching_is_refused_by_its_checksum() {
+    let Some(real) = real_dir(DatasetKind::Mnist) else {
+        eprintln!("skipped: MNIST not fetched (scripts/fetch-data.sh)");
+        return;
+    };
+    let dir = std::env::temp_dir()
+        .join(format!("ae-rot-{}", std::process::id()))
+        .join("mnist");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ] {
+        std::fs::copy(real.join(f), dir.join(f)).unwrap();
+    }
+    // What the check costs at load (printed; `cargo test --test data -- --nocapture`).
+    for _ in 0..2 {
+        let t = std::time::Instant::now();
+        Dataset::load(DatasetKind::Mnist, &dir).unwrap();
+        let plain = t.elapsed().as_secs_f64() * 1e3;
+        let t = std::time::Instant::now();
+        Dataset::load_checked(DatasetKind::Mnist, &dir).unwrap();
+        let checked = t.elapsed().as_secs_f64() * 1e3;
+        println!("MNIST load: {plain:.0} ms unchecked, {checked:.0} ms with the SHA-256 check");
+    }
+    // One pixel byte flipped: still a valid IDX file, so only the sum can tell.
+    let path = dir.join("train-images-idx3-ubyte");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[16 + 784 * 100 + 400] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    assert!(
+        Dataset::load(DatasetKind::Mnist, &dir).is_ok(),
+        "the format alone cannot see it"
+    );
+    let err = Dataset::load_checked(DatasetKind::Mnist, &dir).unwrap_err();
+    assert!(matches!(err, Error::Checksum { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("train-images-idx3-ubyte") && msg.contains("scripts/fetch-data.sh"),
+        "{msg}"
+    );
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+}

@@ -13,11 +13,12 @@ use candle_core::{DType, Device, Tensor};
 use std::path::{Path, PathBuf};
 
 mod batcher;
+pub mod checksum;
 mod idx;
 pub mod noise;
 
 pub use batcher::{images_2d, images_flat, Batcher};
-pub use idx::read_idx_pair;
+pub use idx::{parse_idx_images, parse_idx_labels, read_idx_pair};
 use idx::{read_split, Split};
 pub use noise::{add_gaussian_noise, GaussianNoise};
 
@@ -99,10 +100,12 @@ pub struct Dataset {
     pub train_labels: Tensor,
     pub test_images: Tensor,
     pub test_labels: Tensor,
+    /// The full set's sizes when quick mode loaded a part of it.
+    quick_from: Option<(usize, usize)>,
 }
 
 impl Dataset {
-    /// MNIST from [`data_dir`]`/mnist`. In quick mode (see [`crate::mode`]) a
+    /// MNIST from [`data_dir`]`/mnist`. In quick mode (see [`crate::runtime::mode`]) a
     /// small class-balanced subset is taken and a notice printed.
     pub fn mnist() -> Result<Self> {
         Self::load_course(DatasetKind::Mnist)
@@ -115,7 +118,7 @@ impl Dataset {
     }
 
     fn load_course(kind: DatasetKind) -> Result<Self> {
-        let full = Self::load(kind, data_dir().join(kind.folder()))?;
+        let full = Self::load_checked(kind, data_dir().join(kind.folder()))?;
         let mode = crate::runtime::mode::mode();
         match mode.subset() {
             Some((n_train, n_test)) => {
@@ -125,7 +128,9 @@ impl Dataset {
                     full.train_len(),
                     full.test_len()
                 );
-                full.subset(n_train, n_test)
+                let mut part = full.subset(n_train.min(full.train_len()), n_test.min(full.test_len()))?;
+                part.quick_from = Some((full.train_len(), full.test_len()));
+                Ok(part)
             }
             None => Ok(full),
         }
@@ -133,10 +138,22 @@ impl Dataset {
 
     /// Loads the four IDX files (`train-images-idx3-ubyte`,
     /// `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`,
-    /// `t10k-labels-idx1-ubyte`) from `dir`, checking each before use.
+    /// `t10k-labels-idx1-ubyte`) from any folder `dir`, checking each file's
+    /// format before use. [`Dataset::mnist`] and [`Dataset::fashion_mnist`]
+    /// also check the course's files against their pinned SHA-256 sums.
     pub fn load(kind: DatasetKind, dir: impl AsRef<Path>) -> Result<Self> {
+        Self::read(kind, dir.as_ref(), false)
+    }
+
+    /// [`Dataset::load`] with every file also checked against the SHA-256
+    /// sum the repository pins for it (`data/SHA256SUMS`), as the course's
+    /// own loaders do: `dir` is a folder `mnist` or `fashion-mnist`.
+    pub fn load_checked(kind: DatasetKind, dir: impl AsRef<Path>) -> Result<Self> {
+        Self::read(kind, dir.as_ref(), true)
+    }
+
+    fn read(kind: DatasetKind, dir: &Path, verify: bool) -> Result<Self> {
         crate::runtime::device::quiet_candle_pool();
-        let dir = dir.as_ref();
         let names = [
             "train-images-idx3-ubyte",
             "train-labels-idx1-ubyte",
@@ -151,8 +168,8 @@ impl Dataset {
                 missing: missing.join(", "),
             });
         }
-        let train = read_split("train", &dir.join(names[0]), &dir.join(names[1]))?;
-        let test = read_split("test", &dir.join(names[2]), &dir.join(names[3]))?;
+        let train = read_split("train", &dir.join(names[0]), &dir.join(names[1]), verify)?;
+        let test = read_split("test", &dir.join(names[2]), &dir.join(names[3]), verify)?;
         Self::from_bytes(kind, train, test)
     }
 
@@ -174,6 +191,7 @@ impl Dataset {
             train_labels: to_labels(&train.labels)?,
             test_images: to_images(&test.pixels)?,
             test_labels: to_labels(&test.labels)?,
+            quick_from: None,
         })
     }
 
@@ -200,6 +218,16 @@ impl Dataset {
                 "subset({n_train}, {n_test}): both sizes must be at least 1"
             )));
         }
+        let (full_train, full_test) = self.quick_from.unwrap_or((nt, ns));
+        if n_train > full_train || n_test > full_test {
+            return Err(Error::invalid(format!(
+                "subset({n_train}, {n_test}): the set has {full_train} training and {full_test} test images; ask for at most that"
+            )));
+        }
+        if n_train > nt || n_test > ns {
+            // Within the full set, beyond what quick mode loaded: quick mode's part.
+            println!("quick mode: subset({n_train}, {n_test}) keeps the {nt} training and {ns} test images quick mode loaded");
+        }
         let (n_train, n_test) = (n_train.min(nt), n_test.min(ns));
         Ok(Dataset {
             kind: self.kind,
@@ -207,6 +235,7 @@ impl Dataset {
             train_labels: self.train_labels.narrow(0, 0, n_train)?,
             test_images: self.test_images.narrow(0, 0, n_test)?,
             test_labels: self.test_labels.narrow(0, 0, n_test)?,
+            quick_from: self.quick_from,
         })
     }
 
@@ -228,10 +257,12 @@ impl Dataset {
         };
         let (train_images, train_labels) = pick(&self.train_images, &self.train_labels)?;
         let (test_images, test_labels) = pick(&self.test_images, &self.test_labels)?;
-        if train_images.dim(0)? == 0 {
-            return Err(Error::invalid(format!(
-                "only_classes({classes:?}): no training image has these labels"
-            )));
+        for (split, images) in [("training", &train_images), ("test", &test_images)] {
+            if images.dim(0)? == 0 {
+                return Err(Error::invalid(format!(
+                    "only_classes({classes:?}): no {split} image has these labels, so the {split} split would be empty; pick classes the data holds (labels 0 to 9)"
+                )));
+            }
         }
         Ok(Dataset {
             kind: self.kind,
@@ -239,6 +270,7 @@ impl Dataset {
             train_labels,
             test_images,
             test_labels,
+            quick_from: self.quick_from,
         })
     }
 }

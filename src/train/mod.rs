@@ -18,7 +18,7 @@ pub use loss::{binary_cross_entropy, kl_divergence, mse, mse_value, psnr, Loss, 
 use crate::error::{Error, Result};
 use crate::nn::{Model, Pass};
 use crate::optim::{Optimizer, OptimizerState};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::time::Instant;
@@ -70,6 +70,36 @@ impl Trainer {
     pub fn last_terms(&self) -> &[(String, Tensor)] {
         &self.terms
     }
+}
+
+/// Copies of the weights (trained and state), to put back if training
+/// diverges.
+fn snapshot(vars: &[Var]) -> Result<Vec<Tensor>> {
+    vars.iter().map(|v| Ok(v.as_tensor().copy()?)).collect()
+}
+
+/// True when every weight is a finite number (`0 · w` is 0 exactly then,
+/// NaN for an infinite or NaN `w`).
+fn all_finite(vars: &[Var]) -> Result<bool> {
+    for v in vars {
+        if v.as_tensor()
+            .affine(0.0, 0.0)?
+            .sum_all()?
+            .to_dtype(DType::F32)?
+            .to_scalar::<f32>()?
+            != 0.0
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn restore(vars: &[Var], saved: &[Tensor]) -> Result<()> {
+    for (v, t) in vars.iter().zip(saved) {
+        v.set(t)?;
+    }
+    Ok(())
 }
 
 fn check_pair(what: &str, xs: &Tensor, ys: &Tensor) -> Result<usize> {
@@ -144,8 +174,23 @@ pub fn fit(
         ..Default::default()
     };
     let steps = n.div_ceil(cfg.batch_size);
+    let all_vars: Vec<Var> = model
+        .named_params()
+        .into_iter()
+        .chain(model.named_state())
+        .map(|(_, v)| v)
+        .collect();
+    // On the CPU each batch's loss is checked as it comes (reading it costs
+    // nothing); on a GPU once per epoch, to keep the device busy.
+    let check_each = dev.is_cpu();
+    let diverged = |what: String| Error::Diverged {
+        what,
+        lr: cfg.optimizer.lr(),
+        suggest: cfg.optimizer.lr() / 10.0,
+    };
     for epoch in 0..epochs {
         let start = Instant::now();
+        let saved = snapshot(&all_vars)?;
         if cfg.shuffle {
             order.shuffle(&mut rng);
         }
@@ -157,6 +202,17 @@ pub fn fit(
             let idx = order_t.narrow(0, from, len)?;
             let (xb, yb) = (xs.index_select(&idx, 0)?, ys.index_select(&idx, 0)?);
             let loss = trainer.step(model, &xb, &yb)?;
+            if check_each {
+                let value = loss.to_dtype(DType::F32)?.to_scalar::<f32>()?;
+                if !value.is_finite() {
+                    restore(&all_vars, &saved)?;
+                    return Err(diverged(format!(
+                        "the training loss became {value} at epoch {}, batch {} of {steps}",
+                        epoch + 1,
+                        step + 1
+                    )));
+                }
+            }
             accumulate(&mut sums, "loss", &loss, len as f64)?;
             for (name, term) in trainer.last_terms() {
                 accumulate(&mut sums, name, term, len as f64)?;
@@ -169,10 +225,19 @@ pub fn fit(
         }
         let loss = means[0].1;
         if !loss.is_finite() {
-            return Err(Error::invalid(format!(
-                "fit: the training loss became {loss} at epoch {}; lower the learning rate ({})",
-                epoch + 1,
-                cfg.optimizer.lr()
+            restore(&all_vars, &saved)?;
+            return Err(diverged(format!(
+                "the training loss became {loss} during epoch {}",
+                epoch + 1
+            )));
+        }
+        // A step can make weights non-finite while every loss stays finite
+        // (the last step of the epoch, or a relu that maps NaN to 0).
+        if !all_finite(&all_vars)? {
+            restore(&all_vars, &saved)?;
+            return Err(diverged(format!(
+                "some weights became NaN or infinite during epoch {} (the loss stayed finite: a relu turns NaN into 0)",
+                epoch + 1
             )));
         }
         history.loss.push(loss);

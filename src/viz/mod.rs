@@ -66,7 +66,12 @@ const GAP: usize = 2;
 fn images_of(xs: &Tensor, n: usize, what: &str) -> Result<Vec<Vec<f32>>> {
     let xs =
         crate::data::images_flat(xs).map_err(|_| Error::shape(what, "(N, 784) or (N, 1, 28, 28) images", xs.dims()))?;
-    let n = n.min(xs.dim(0)?);
+    let have = xs.dim(0)?;
+    if n > have {
+        return Err(Error::invalid(format!(
+            "{what}: {n} images asked for, but the tensor holds {have}; show at most {have}"
+        )));
+    }
     let xs = xs.narrow(0, 0, n)?.to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
     Ok(xs.to_vec2::<f32>()?)
 }
@@ -136,7 +141,12 @@ pub fn image_canvas(xs: &Tensor, rows: usize, cols: usize) -> Result<Png> {
     if rows == 0 || cols == 0 {
         return Err(Error::invalid(format!("image_canvas: {rows}×{cols} has no cells")));
     }
-    let imgs = images_of(xs, rows * cols, "image_canvas")?;
+    let Some(cells) = rows.checked_mul(cols) else {
+        return Err(Error::invalid(format!(
+            "image_canvas: {rows}×{cols} cells is too many; use a few rows of 10"
+        )));
+    };
+    let imgs = images_of(xs, cells, "image_canvas")?;
     let grid: Vec<Vec<Vec<f32>>> = imgs.chunks(cols).map(|c| c.to_vec()).collect();
     grid_png(&grid, cols)
 }
@@ -166,8 +176,8 @@ pub fn xy_chart(title: &str, x_label: &str, y_label: &str, series: &[(&str, Vec<
     if let Some(bad) = pts.iter().find(|p| !p.0.is_finite() || !p.1.is_finite()) {
         return Err(Error::invalid(format!("chart {title:?}: value {bad:?} is not finite")));
     }
-    let (x0, x1) = bounds(pts.iter().map(|p| p.0));
-    let (y0, y1) = bounds(pts.iter().map(|p| p.1));
+    let (x0, x1) = bounds(title, pts.iter().map(|p| p.0))?;
+    let (y0, y1) = bounds(title, pts.iter().map(|p| p.1))?;
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (640, 360)).into_drawing_area();
@@ -207,14 +217,22 @@ pub fn xy_chart(title: &str, x_label: &str, y_label: &str, series: &[(&str, Vec<
     Ok(Svg(out))
 }
 
-fn bounds(values: impl Iterator<Item = f32>) -> (f32, f32) {
+/// The axis range of `values` with a 5 % margin; an error for values whose
+/// range is not a finite number (plotters' axis code loops for ever on one).
+fn bounds(title: &str, values: impl Iterator<Item = f32>) -> Result<(f32, f32)> {
     let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
     for v in values {
         lo = lo.min(v);
         hi = hi.max(v);
     }
     let pad = ((hi - lo) * 0.05).max(1e-3);
-    (lo - pad, hi + pad)
+    let (a, b) = (lo - pad, hi + pad);
+    if !(a.is_finite() && b.is_finite() && (b - a).is_finite()) {
+        return Err(Error::invalid(format!(
+            "chart {title:?}: values from {lo} to {hi} have no finite range to draw; check them for NaN or overflow"
+        )));
+    }
+    Ok((a, b))
 }
 
 /// Colours of the ten classes (a qualitative palette, as matplotlib's tab10).
@@ -258,8 +276,15 @@ pub fn scatter_by_class(title: &str, points: &Tensor, labels: &Tensor, class_nam
     if pts.is_empty() {
         return Err(Error::invalid("scatter_by_class: no points"));
     }
-    let (x0, x1) = bounds(pts.iter().map(|p| p[0]));
-    let (y0, y1) = bounds(pts.iter().map(|p| p[1]));
+    let bad = pts.iter().filter(|p| !p[0].is_finite() || !p[1].is_finite()).count();
+    if bad > 0 {
+        return Err(Error::invalid(format!(
+            "scatter_by_class {title:?}: {bad} of {} points are NaN or infinite; they come from a model whose weights are not finite: train it again (a lower learning rate) before plotting its codes",
+            pts.len()
+        )));
+    }
+    let (x0, x1) = bounds(title, pts.iter().map(|p| p[0]))?;
+    let (y0, y1) = bounds(title, pts.iter().map(|p| p[1]))?;
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (640, 480)).into_drawing_area();
