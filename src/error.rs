@@ -88,6 +88,10 @@ pub enum Error {
         fix: String,
     },
 
+    /// An exercise check found criteria that are not met.
+    #[error("check failed: {check}:\n{failed}")]
+    CheckFailed { check: String, failed: String },
+
     /// An argument is out of range; the message says which and what is allowed.
     #[error("{0}")]
     InvalidArgument(String),

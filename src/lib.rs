@@ -45,7 +45,7 @@ pub mod prelude {
     // Not `Result`: evcxr wraps each cell in a function returning
     // `Result<(), EvcxrUserCodeError>`, which a one-parameter alias breaks.
     pub use crate::error::Error;
-    pub use crate::exercise::{check_denoising, check_generated, check_images, check_reconstruction, Threshold};
+    pub use crate::exercise;
     pub use crate::models::{Autoencoder, Classifier, ConvAutoencoder, DenseAutoencoder, UpConvAutoencoder};
     pub use crate::nn::{
         activation, activity_l1, batch_norm, conv2d, conv_transpose2d, dense, dropout, flatten, gaussian_noise,

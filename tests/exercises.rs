@@ -59,3 +59,68 @@ fn regions_become_todos_with_their_hints() {
     let bad = nb.to_string().replace("    // END SOLUTION\\n", "");
     assert!(student_version(&bad).unwrap_err().to_string().contains("never closed"));
 }
+
+/// The code lines of each solution region (comments, blank lines and lone
+/// punctuation aside).
+fn solution_lines(solution_json: &str) -> Vec<String> {
+    let nb: serde_json::Value = serde_json::from_str(solution_json).unwrap();
+    let mut lines = Vec::new();
+    for cell in nb["cells"].as_array().unwrap() {
+        let src: String = cell["source"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap())
+            .collect();
+        let mut inside = false;
+        for line in src.lines() {
+            let t = line.trim();
+            if t.starts_with(autoencoders::exercise::SOLUTION_START) {
+                inside = true;
+            } else if t.starts_with(autoencoders::exercise::SOLUTION_END) {
+                inside = false;
+            } else if inside && !t.starts_with("//") && t.chars().filter(|c| c.is_alphanumeric()).count() >= 4 {
+                lines.push(t.to_string());
+            }
+        }
+    }
+    lines
+}
+
+#[test]
+fn no_line_of_a_solution_appears_in_its_student_notebook() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("exercises");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root.join("solutions")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "ipynb") {
+            continue;
+        }
+        let lines = solution_lines(&std::fs::read_to_string(&path).unwrap());
+        assert!(lines.len() >= 2, "{}: no solution lines found", path.display());
+        let student = std::fs::read_to_string(root.join(path.file_name().unwrap())).unwrap();
+        // Compare without JSON escaping: the student notebook's cell text.
+        let nb: serde_json::Value = serde_json::from_str(&student).unwrap();
+        let text: String = nb["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| {
+                c["source"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| l.as_str().unwrap().to_string())
+            })
+            .collect();
+        for line in &lines {
+            assert!(
+                !text.contains(line.as_str()),
+                "{}: the solution line {line:?} is in the student notebook",
+                path.display()
+            );
+        }
+        checked += lines.len();
+    }
+    assert!(checked > 10, "only {checked} solution lines checked");
+}

@@ -1,0 +1,58 @@
+//! Exercise 2, denoising clothes: the check adds its own noise (factor 0.5,
+//! the exercise's) to held-out Fashion-MNIST test images and measures how
+//! much the denoiser raises their PSNR.
+
+use super::{mode_note, Report};
+use crate::data::{Dataset, GaussianNoise};
+use crate::error::Result;
+use crate::nn::Model;
+use crate::train::{predict, psnr};
+use candle_core::Tensor;
+
+/// The exercise's noise factor.
+pub const NOISE: f32 = 0.5;
+
+/// What the check requires.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Smallest PSNR gain over the noisy input, in dB.
+    pub min_gain_db: f32,
+}
+
+/// Full runs: from the solution at full budget (see the README).
+pub const FULL: Limits = Limits { min_gain_db: 6.0 };
+/// Quick mode (`cargo test`).
+pub const QUICK: Limits = Limits { min_gain_db: 2.0 };
+
+/// The limits that apply now.
+pub fn limits() -> Limits {
+    if crate::runtime::mode().is_quick() {
+        QUICK
+    } else {
+        FULL
+    }
+}
+
+/// The denoiser on held-out test images with the check's own noise.
+pub fn check(denoiser: &impl Model) -> Result<Report> {
+    let data = Dataset::fashion_mnist()?;
+    let n = data.test_len().min(2_000);
+    check_with(denoiser, &data.test_images.narrow(0, 0, n)?, &limits())
+}
+
+/// [`check`] on given clean images and limits (for tests).
+pub fn check_with(denoiser: &impl Model, clean: &Tensor, limits: &Limits) -> Result<Report> {
+    let mut r = Report::default();
+    let noisy = GaussianNoise::new(NOISE).with_seed(0x5eed).apply(clean)?;
+    let out = predict(denoiser, &noisy, 256)?;
+    let (before, after) = (psnr(&noisy, clean)?, psnr(&out, clean)?);
+    let gain = after - before;
+    r.add(
+        "denoising gain on held-out images",
+        gain >= limits.min_gain_db,
+        format!("PSNR {before:.1} dB -> {after:.1} dB ({gain:+.1} dB) on {} test images", clean.dim(0)?),
+        format!("≥ +{:.1} dB{}", limits.min_gain_db, mode_note()),
+        "train on (noisy, clean) pairs: noisy images in, clean images as the target; binary cross-entropy and a few more epochs or filters help",
+    );
+    r.verdict("exercise 2, denoising")
+}
