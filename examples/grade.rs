@@ -93,9 +93,19 @@ fn main() {
             .unwrap_or_default();
         let run = run_notebook(Path::new("/"), &path, &opts);
         let rows: Vec<Row> = run.stdout.iter().filter_map(|l| parse(l)).collect();
+        let quick = std::env::var("AUTOENCODERS_QUICK").is_ok_and(|v| v == "1");
         for r in &rows {
-            all_ok &= r.passed;
-            let result = if r.passed { "passed" } else { "FAILED" };
+            // Graded at full budget, a check that ran on quick-mode thresholds
+            // (a notebook that set AUTOENCODERS_QUICK itself) does not count.
+            let passed = r.passed && (quick || !r.expected.contains("quick-mode threshold"));
+            all_ok &= passed;
+            let result = if passed {
+                "passed"
+            } else if r.passed {
+                "FAILED (quick-mode threshold)"
+            } else {
+                "FAILED"
+            };
             println!("| {name} | {} | {result} | {} | {} |", r.name, r.measured, r.expected);
         }
         match &run.failure {
