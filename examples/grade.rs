@@ -119,10 +119,17 @@ fn main() {
             }
             Some(f) => {
                 all_ok = false;
-                let first = f
-                    .error
-                    .lines()
-                    .find(|l| !l.trim().is_empty())
+                // The line that says what went wrong, not the runner's note.
+                let lines: Vec<&str> = f.error.lines().filter(|l| !l.trim().is_empty()).collect();
+                let telling = |l: &&&str| {
+                    let l = l.trim_start().to_lowercase();
+                    l.contains("not yet implemented") || l.starts_with("error") || l.contains("check failed")
+                };
+                let first = lines
+                    .iter()
+                    .find(telling)
+                    .or(lines.first())
+                    .copied()
                     .unwrap_or("")
                     .replace('|', "/");
                 println!(

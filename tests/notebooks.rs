@@ -67,6 +67,17 @@ fn select(root: &Path, filter: Option<&str>) -> Result<(Vec<PathBuf>, Vec<PathBu
     Ok((notebooks, students))
 }
 
+/// The notebook filter: `NOTEBOOK_FILTER` only. Test-harness arguments
+/// (`cargo test pca` passes `pca` to every test binary) are ignored, with a
+/// note, so that they cannot silently select no notebook.
+fn filter_from(env: Option<String>, args: &[String]) -> Option<String> {
+    let ignored: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    if !ignored.is_empty() {
+        println!("notebooks: ignoring the test-harness arguments {ignored:?}; set NOTEBOOK_FILTER to choose notebooks");
+    }
+    env.filter(|f| !f.is_empty())
+}
+
 fn options(timeout: Duration) -> Options {
     Options {
         timeout,
@@ -236,6 +247,11 @@ fn self_test(root: &Path, timeout: Duration) -> Vec<String> {
             Some(f) => problems.push(format!("runner self-test {name}: cell {} failed: {}", f.cell, f.error)),
         }
     }
+    if filter_from(None, &["pca".into(), "--test-threads".into(), "1".into()]).is_some() {
+        problems.push("runner self-test: a test-harness argument became a notebook filter".into());
+    } else {
+        println!("ok     runner self-test: test-harness arguments do not filter notebooks");
+    }
     match select(root, Some("no-such-notebook")) {
         Err(e) if e.contains("cannot pass") => println!("ok     runner self-test: a filter that selects nothing fails"),
         _ => problems.push("runner self-test: a filter that selects nothing was accepted".into()),
@@ -262,11 +278,8 @@ fn main() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(900),
     );
-    let ignored: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    if !ignored.is_empty() {
-        println!("notebooks: ignoring the test-harness arguments {ignored:?}; set NOTEBOOK_FILTER to choose notebooks");
-    }
-    let filter = std::env::var("NOTEBOOK_FILTER").ok().filter(|f| !f.is_empty());
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let filter = filter_from(std::env::var("NOTEBOOK_FILTER").ok(), &args);
     let (notebooks, students) = match select(&root, filter.as_deref()) {
         Ok(x) => x,
         Err(e) => {
