@@ -18,12 +18,19 @@ fn scratch(name: &str) -> PathBuf {
         dir.display()
     );
     std::fs::write(dir.join("apt.conf"), conf).unwrap();
+    // A copy of the script and the pinned sums, so that an unprivileged user
+    // can read them wherever the repository lives.
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for f in ["scripts/fetch-data.sh", "data/SHA256SUMS"] {
+        std::fs::create_dir_all(dir.join("repo").join(f).parent().unwrap()).unwrap();
+        std::fs::copy(repo.join(f), dir.join("repo").join(f)).unwrap();
+    }
     dir
 }
 
 /// Runs the script against `dir`, as `user` when given; returns (status, stderr).
 fn run(dir: &Path, user: Option<&str>) -> (i32, String) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch-data.sh");
+    let script = dir.join("repo/scripts/fetch-data.sh");
     let mut cmd = match user {
         Some(u) => {
             let mut c = Command::new("runuser");
