@@ -133,16 +133,6 @@ pub fn executed_path(root: &Path, nb: &Path) -> PathBuf {
     root.join("target").join("executed-notebooks").join(rel)
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) {
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let tmp = path.with_extension("ipynb.part");
-    if std::fs::write(&tmp, bytes).is_ok() {
-        let _ = std::fs::rename(&tmp, path);
-    }
-}
-
 /// Ends this process's child processes (evcxr's), after a timeout.
 fn end_children() {
     let _ = std::process::Command::new("pkill")
@@ -396,10 +386,11 @@ pub fn run_notebook(root: &Path, nb_path: &Path, opts: &Options) -> NotebookRun 
         nb["metadata"]["autoencoders_runner"] = json!({"status": "passed"});
     }
     nb["cells"] = Value::Array(new_cells);
-    write_atomic(
-        &out_path,
-        serde_json::to_string_pretty(&nb).unwrap_or_default().as_bytes(),
-    );
+    // The crate's one atomic write (folders made, temp file then rename).
+    let text = serde_json::to_string_pretty(&nb).unwrap_or_default();
+    if let Err(e) = autoencoders::error::write_atomic(&out_path, text.as_bytes()) {
+        eprintln!("notebooks: could not write the executed copy: {e}");
+    }
     let _ = std::env::set_current_dir(root);
     run.seconds = start.elapsed().as_secs_f64();
     run
