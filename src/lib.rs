@@ -13,6 +13,8 @@
 //! | [`optim`] | Adam, RMSprop, Adadelta, SGD | 01 |
 //! | [`viz`] | image grids (PNG) and charts (SVG) | 01 |
 //! | [`reduce`] | PCA and t-SNE through linfa | 05 |
+//! | [`latent`] | prior samples, grids and paths in code space, nearest neighbours, k-NN accuracy, sparsity | 09, 10, 12 |
+//! | [`metrics`] | per-image reconstruction error, ROC AUC, precision and recall | 11 |
 //! | [`exercise`] | checks for the Fashion-MNIST exercises | exercises |
 //! | [`kernels`] | fast CPU convolution, pooling, dense and loss ops (forward and backward) | 03 |
 //! | [`error`] | the one error type, atomic file writes | — |
@@ -24,6 +26,8 @@ pub mod data;
 pub mod error;
 pub mod exercise;
 pub mod kernels;
+pub mod latent;
+pub mod metrics;
 pub mod models;
 pub mod nn;
 pub mod optim;
@@ -46,7 +50,9 @@ pub mod prelude {
     // `Result<(), EvcxrUserCodeError>`, which a one-parameter alias breaks.
     pub use crate::error::Error;
     pub use crate::exercise;
-    pub use crate::models::{Autoencoder, Classifier, ConvAutoencoder, DenseAutoencoder, UpConvAutoencoder};
+    pub use crate::latent::{grid_2d, interpolate, knn_accuracy, near_zero_share, nearest_neighbours, prior_samples};
+    pub use crate::metrics::{detect, per_image_mse, quantile, roc_auc, roc_curve, Detection};
+    pub use crate::models::{Autoencoder, Classifier, ConvAutoencoder, DenseAutoencoder, Judgement, UpConvAutoencoder};
     pub use crate::nn::{
         activation, activity_l1, batch_norm, conv2d, conv_transpose2d, dense, dropout, flatten, gaussian_noise,
         max_pool, reshape, sampling, up_sample, Activation, Model, Padding, Sequential,
@@ -59,7 +65,8 @@ pub mod prelude {
         Trainer,
     };
     pub use crate::viz::{
-        denoising_grid, image_canvas, image_rows, line_chart, reconstruction_grid, scatter_by_class, xy_chart, Png, Svg,
+        denoising_grid, feature_grid, histogram, image_canvas, image_rows, line_chart, reconstruction_grid,
+        scatter_by_class, xy_chart, Png, Svg,
     };
     pub use crate::{candle, candle_nn};
     pub use candle_core::{DType, Device, Tensor, Var, D};

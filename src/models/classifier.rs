@@ -76,6 +76,68 @@ impl Classifier {
     }
 }
 
+/// The softmax probability from which a reading counts as confident.
+pub const CONFIDENT: f32 = 0.9;
+
+/// How the reference classifier reads a set of images (generated ones,
+/// usually): how many it reads confidently and how many classes they cover.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judgement {
+    /// Number of images judged.
+    pub images: usize,
+    /// Share read as some class with probability ≥ [`CONFIDENT`].
+    pub confident: f32,
+    /// Confident readings per class.
+    pub per_class: [usize; 10],
+    /// Classes that appear: at least 1 % of the images (and one image)
+    /// confidently read as that class.
+    pub classes: usize,
+}
+
+impl std::fmt::Display for Judgement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.1} % of {} images read confidently (p ≥ {CONFIDENT}); {} of 10 classes appear; confident readings per class {:?}",
+            100.0 * self.confident,
+            self.images,
+            self.classes,
+            self.per_class
+        )
+    }
+}
+
+impl Classifier {
+    /// Reads `xs` and says how many are read confidently as some class and
+    /// how many classes appear among them: sharp images read confidently,
+    /// diverse ones cover many classes.
+    ///
+    /// # Shapes
+    /// `xs`: `(N, 784)` or `(N, 1, 28, 28)`.
+    pub fn judge(&self, xs: &Tensor) -> Result<Judgement> {
+        let n = xs.dim(0)?;
+        if n == 0 {
+            return Err(Error::invalid("judge: no images given; decode some codes first"));
+        }
+        let probs = candle_nn::ops::softmax_last_dim(&predict(self, xs, 1024)?)?;
+        let best = probs.max(1)?.to_vec1::<f32>()?;
+        let class = probs.argmax(1)?.to_vec1::<u32>()?;
+        let mut per_class = [0usize; 10];
+        for (p, c) in best.iter().zip(&class) {
+            if *p >= CONFIDENT {
+                per_class[*c as usize] += 1;
+            }
+        }
+        let need = (n / 100).max(1);
+        Ok(Judgement {
+            images: n,
+            confident: per_class.iter().sum::<usize>() as f32 / n as f32,
+            per_class,
+            classes: per_class.iter().filter(|&&c| c >= need).count(),
+        })
+    }
+}
+
 impl std::fmt::Debug for Classifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Classifier(784-256-10, {} parameters)", self.param_count())

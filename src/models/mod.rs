@@ -9,5 +9,5 @@ mod classifier;
 mod presets;
 
 pub use autoencoder::Autoencoder;
-pub use classifier::Classifier;
+pub use classifier::{Classifier, Judgement, CONFIDENT};
 pub use presets::{ConvAutoencoder, DenseAutoencoder, UpConvAutoencoder};

@@ -40,6 +40,21 @@ pub trait Model {
         self.named_params().into_iter().map(|(_, v)| v).collect()
     }
 
+    /// The trainable weight called `name`, as [`Model::named_params`] lists
+    /// them (`encoder.dense_1.weight` is a dense layer's `(units, in)`
+    /// matrix); an unknown name is an error listing the names there are.
+    fn weight(&self, name: &str) -> Result<Tensor> {
+        let params = self.named_params();
+        if let Some((_, v)) = params.iter().find(|(n, _)| n == name) {
+            return Ok(v.as_tensor().clone());
+        }
+        let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+        Err(Error::invalid(format!(
+            "no weight named {name:?}; this model's weights are: {}",
+            names.join(", ")
+        )))
+    }
+
     /// Number of trainable weights (Keras' "Trainable params").
     fn param_count(&self) -> usize {
         self.named_params().iter().map(|(_, v)| v.elem_count()).sum()

@@ -217,6 +217,106 @@ pub fn xy_chart(title: &str, x_label: &str, y_label: &str, series: &[(&str, Vec<
     Ok(Svg(out))
 }
 
+/// Bars per series in a [`histogram`].
+pub const HISTOGRAM_BINS: usize = 40;
+
+/// Histograms of named series on one axis, each as the share of its values
+/// per bin (so series of different sizes compare), with an optional
+/// vertical line at `threshold`.
+pub fn histogram(title: &str, x_label: &str, series: &[(&str, &[f32])], threshold: Option<f32>) -> Result<Svg> {
+    let all: Vec<f32> = series
+        .iter()
+        .flat_map(|s| s.1.iter().copied())
+        .chain(threshold)
+        .collect();
+    if series.iter().any(|s| s.1.is_empty()) || all.is_empty() {
+        return Err(Error::invalid(format!("histogram {title:?}: a series has no values")));
+    }
+    if let Some(bad) = all.iter().find(|v| !v.is_finite()) {
+        return Err(Error::invalid(format!(
+            "histogram {title:?}: value {bad} is not finite"
+        )));
+    }
+    let (x0, x1) = bounds(title, all.iter().copied())?;
+    let width = (x1 - x0) / HISTOGRAM_BINS as f32;
+    let shares: Vec<Vec<f32>> = series
+        .iter()
+        .map(|(_, vs)| {
+            let mut counts = vec![0f32; HISTOGRAM_BINS];
+            for v in vs.iter() {
+                counts[(((v - x0) / width) as usize).min(HISTOGRAM_BINS - 1)] += 1.0;
+            }
+            counts.iter().map(|c| c / vs.len() as f32).collect()
+        })
+        .collect();
+    let y1 = shares.iter().flatten().copied().fold(0f32, f32::max) * 1.1;
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (640, 360)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x0..x1, 0f32..y1.max(1e-3))
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc("share of the series")
+            .draw()
+            .map_err(plot_err)?;
+        for (i, ((name, _), share)) in series.iter().zip(&shares).enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            let bars = share.iter().enumerate().map(|(b, &h)| {
+                let left = x0 + b as f32 * width;
+                Rectangle::new([(left, 0.0), (left + width, h)], color.mix(0.45).filled())
+            });
+            chart
+                .draw_series(bars)
+                .map_err(plot_err)?
+                .label(*name)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.mix(0.45).filled()));
+        }
+        if let Some(t) = threshold {
+            chart
+                .draw_series(LineSeries::new([(t, 0.0), (t, y1)], BLACK.stroke_width(2)))
+                .map_err(plot_err)?
+                .label(format!("threshold {t:.4}"))
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+    }
+    Ok(Svg(out))
+}
+
+/// The rows of `weights` as images, each scaled to its own range (min
+/// black, max white): what each unit of a dense layer looks for in the
+/// pixels, `rows × cols` of them.
+///
+/// # Shapes
+/// `weights`: `(units, 784)`, as `model.weight("encoder.dense_1.weight")`.
+pub fn feature_grid(weights: &Tensor, rows: usize, cols: usize) -> Result<Png> {
+    if weights.rank() != 2 || weights.dim(1)? != 784 {
+        return Err(Error::shape(
+            "feature_grid: weights",
+            "(units, 784): the first dense layer of an encoder of flat images",
+            weights.dims(),
+        ));
+    }
+    let w = weights.to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
+    let lo = w.min_keepdim(1)?;
+    let range = (w.max_keepdim(1)? - &lo)?.clamp(1e-8f32, f32::MAX)?;
+    image_canvas(&w.broadcast_sub(&lo)?.broadcast_div(&range)?, rows, cols)
+}
+
 /// The axis range of `values` with a 5 % margin; an error for values whose
 /// range is not a finite number (plotters' axis code loops for ever on one).
 fn bounds(title: &str, values: impl Iterator<Item = f32>) -> Result<(f32, f32)> {
