@@ -242,7 +242,7 @@ pub fn histogram(title: &str, x_label: &str, series: &[(&str, &[f32])], threshol
     let shares: Vec<Vec<f32>> = series
         .iter()
         .map(|(_, vs)| {
-            let mut counts = vec![0f32; HISTOGRAM_BINS];
+            let mut counts = [0f32; HISTOGRAM_BINS];
             for v in vs.iter() {
                 counts[(((v - x0) / width) as usize).min(HISTOGRAM_BINS - 1)] += 1.0;
             }
