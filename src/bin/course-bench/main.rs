@@ -5,7 +5,9 @@
 //! ```text
 //! cargo run --bin course-bench -- [--models simple,deep,...] [--max-epochs N]
 //! ```
-//! Models: simple, deep, deep2d, seed000, conv, upconv, denoise, generate.
+//! Models: simple, deep, deep2d, seed000, conv, upconv, denoise, generate,
+//! and the lessons beyond the seeds (`lessons.rs`): vae, sparse, anomaly,
+//! codesize.
 //! `--max-epochs` caps every model's epochs (for the slow conv models on a CPU).
 //!
 //! ```text
@@ -21,6 +23,8 @@
 //! cargo run --bin course-bench -- --ops
 //! ```
 //! Times the convolution layers' operations, fast CPU ops against candle's.
+
+mod lessons;
 
 use autoencoders::prelude::*;
 use autoencoders::Result;
@@ -63,6 +67,14 @@ fn parse_args() -> std::result::Result<(Vec<String>, Option<usize>), String> {
         }
     }
     Ok((models, max_epochs))
+}
+
+/// Prints a finished row's figures as the run goes.
+fn report(row: &Row) {
+    eprintln!(
+        "   val_loss {:.4}, {:.1} s/epoch {}",
+        row.val_loss, row.sec_per_epoch, row.extra
+    );
 }
 
 #[allow(clippy::too_many_arguments)] // one table row: the model, its data, its settings and its labels
@@ -270,16 +282,29 @@ fn bench(models: &[String], max_epochs: Option<usize>) -> Result<()> {
                 );
                 row
             }
+            "vae" => {
+                rows.extend(lessons::vae(&data, cap(30), &dev)?);
+                continue;
+            }
+            "sparse" => {
+                rows.extend(lessons::sparse(&data, cap(10), &dev)?);
+                continue;
+            }
+            "anomaly" => {
+                rows.extend(lessons::anomaly(&Dataset::fashion_mnist()?, 8, cap(10), &dev)?);
+                continue;
+            }
+            "codesize" => {
+                rows.extend(lessons::code_size(&data, cap(10), &dev)?);
+                continue;
+            }
             other => {
                 return Err(Error::InvalidArgument(format!(
-                "unknown model {other:?}; choose from simple, deep, deep2d, seed000, conv, upconv, denoise, generate"
+                "unknown model {other:?}; choose from simple, deep, deep2d, seed000, conv, upconv, denoise, generate, vae, sparse, anomaly, codesize"
             )))
             }
         };
-        eprintln!(
-            "   val_loss {:.4}, {:.1} s/epoch {}",
-            row.val_loss, row.sec_per_epoch, row.extra
-        );
+        report(&row);
         rows.push(row);
     }
     println!("| model | setting | epochs | val loss | seed's val loss | s/epoch | notes |");
