@@ -3,7 +3,7 @@
 //! the criterion it breaks, and an honest answer must pass.
 
 use autoencoders::data::{data_dir, Dataset, DatasetKind};
-use autoencoders::exercise::{denoise, shoes};
+use autoencoders::exercise::{codes, denoise, shoes};
 use autoencoders::prelude::*;
 
 fn fashion() -> Option<Dataset> {
@@ -157,4 +157,29 @@ fn denoising_check_refuses_the_noisy_input_and_an_untrained_model() {
         .quiet();
     fit(&ae, &noisy, &data.train_images, None, &cfg).unwrap();
     denoise::check_with(&ae, &clean, &limits).expect("a trained denoiser passes");
+}
+
+#[test]
+fn code_check_refuses_big_codes_and_untrained_models() {
+    let Some(data) = fashion() else { return };
+    let pool = (&data.train_images, &data.train_labels);
+    let held_out = (&data.test_images, &data.test_labels);
+    // An untrained model rebuilds nothing.
+    refused(
+        codes::check_with(&dense_ae(3), pool, held_out, &codes::QUICK),
+        "reconstruction of held-out images",
+    );
+    // A code of 64 numbers is no small code, trained or not.
+    let dev = Device::Cpu;
+    let wide = Autoencoder::new(
+        Sequential::input(&[784], &dev).add(dense(64).relu()).unwrap(),
+        Sequential::input(&[64], &dev).add(dense(784).sigmoid()).unwrap(),
+    )
+    .unwrap();
+    let msg = refused(codes::check_with(&wide, pool, held_out, &codes::QUICK), "code size");
+    assert!(msg.contains("64 numbers per image"), "{msg}");
+    // An honest answer, trained a few epochs, passes the quick-mode bars.
+    let ae = trained_on(&data, 8);
+    let report = codes::check_with(&ae, pool, held_out, &codes::QUICK).unwrap();
+    assert!(report.criteria.iter().any(|c| c.measured.contains("PCA with 16 components")));
 }

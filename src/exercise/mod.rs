@@ -12,6 +12,7 @@
 //!
 //! Introduced in `exercises/01_generate_shoes.ipynb`.
 
+pub mod codes;
 pub mod denoise;
 pub mod shoes;
 mod student;
