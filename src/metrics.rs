@@ -37,6 +37,18 @@ fn check_scores(what: &str, scores: &[f32]) -> Result<()> {
     Ok(())
 }
 
+/// Both score lists in one, each score marked `true` when anomalous, from
+/// the lowest score up.
+fn pooled(normal: &[f32], anomalous: &[f32]) -> Vec<(f32, bool)> {
+    let mut all: Vec<(f32, bool)> = normal
+        .iter()
+        .map(|&s| (s, false))
+        .chain(anomalous.iter().map(|&s| (s, true)))
+        .collect();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    all
+}
+
 /// The area under the ROC curve: the probability that a random anomalous
 /// image scores higher than a random normal one (ties count a half). 1.0
 /// separates them perfectly, 0.5 is a coin toss.
@@ -44,12 +56,7 @@ pub fn roc_auc(normal: &[f32], anomalous: &[f32]) -> Result<f32> {
     check_scores("roc_auc: normal", normal)?;
     check_scores("roc_auc: anomalous", anomalous)?;
     // Mann-Whitney U from ranks of the pooled scores, ties ranked by their mean.
-    let mut all: Vec<(f32, bool)> = normal
-        .iter()
-        .map(|&s| (s, false))
-        .chain(anomalous.iter().map(|&s| (s, true)))
-        .collect();
-    all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let all = pooled(normal, anomalous);
     let mut rank_sum = 0.0f64;
     let mut i = 0;
     while i < all.len() {
@@ -70,12 +77,8 @@ pub fn roc_auc(normal: &[f32], anomalous: &[f32]) -> Result<f32> {
 pub fn roc_curve(normal: &[f32], anomalous: &[f32]) -> Result<Vec<(f32, f32)>> {
     check_scores("roc_curve: normal", normal)?;
     check_scores("roc_curve: anomalous", anomalous)?;
-    let mut all: Vec<(f32, bool)> = normal
-        .iter()
-        .map(|&s| (s, false))
-        .chain(anomalous.iter().map(|&s| (s, true)))
-        .collect();
-    all.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut all = pooled(normal, anomalous);
+    all.reverse();
     let (mut tp, mut fp) = (0usize, 0usize);
     let mut curve = vec![(0.0, 0.0)];
     for (k, &(s, is_anomaly)) in all.iter().enumerate() {

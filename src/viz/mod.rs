@@ -6,6 +6,7 @@
 
 use crate::error::{write_atomic, Error, Result};
 use candle_core::{DType, Device, Tensor};
+use plotters::coord::types::RangedCoordf32;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -178,23 +179,7 @@ pub fn xy_chart(title: &str, x_label: &str, y_label: &str, series: &[(&str, Vec<
     }
     let (x0, x1) = bounds(title, pts.iter().map(|p| p.0))?;
     let (y0, y1) = bounds(title, pts.iter().map(|p| p.1))?;
-    let mut out = String::new();
-    {
-        let root = SVGBackend::with_string(&mut out, (640, 360)).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .draw()
-            .map_err(plot_err)?;
+    axes_chart(title, x_label, y_label, (x0..x1, y0..y1), |chart| {
         for (i, (name, s)) in series.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
             chart
@@ -206,6 +191,40 @@ pub fn xy_chart(title: &str, x_label: &str, y_label: &str, series: &[(&str, Vec<
                 .draw_series(s.iter().map(|&p| Circle::new(p, 3, color.filled())))
                 .map_err(plot_err)?;
         }
+        Ok(())
+    })
+}
+
+/// The drawing area of [`axes_chart`].
+type Axes<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf32, RangedCoordf32>>;
+
+/// A 640×360 SVG chart: caption, labelled axes over `ranges`, whatever
+/// `draw` puts on them, and the legend of what it labelled.
+fn axes_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    ranges: (std::ops::Range<f32>, std::ops::Range<f32>),
+    draw: impl FnOnce(&mut Axes<'_, '_>) -> Result<()>,
+) -> Result<Svg> {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (640, 360)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(ranges.0, ranges.1)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .draw()
+            .map_err(plot_err)?;
+        draw(&mut chart)?;
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.85))
@@ -249,24 +268,8 @@ pub fn histogram(title: &str, x_label: &str, series: &[(&str, &[f32])], threshol
             counts.iter().map(|c| c / vs.len() as f32).collect()
         })
         .collect();
-    let y1 = shares.iter().flatten().copied().fold(0f32, f32::max) * 1.1;
-    let mut out = String::new();
-    {
-        let root = SVGBackend::with_string(&mut out, (640, 360)).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d(x0..x1, 0f32..y1.max(1e-3))
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc("share of the series")
-            .draw()
-            .map_err(plot_err)?;
+    let y1 = (shares.iter().flatten().copied().fold(0f32, f32::max) * 1.1).max(1e-3);
+    axes_chart(title, x_label, "share of the series", (x0..x1, 0f32..y1), |chart| {
         for (i, ((name, _), share)) in series.iter().zip(&shares).enumerate() {
             let color = Palette99::pick(i).to_rgba();
             let bars = share.iter().enumerate().map(|(b, &h)| {
@@ -286,15 +289,8 @@ pub fn histogram(title: &str, x_label: &str, series: &[(&str, &[f32])], threshol
                 .label(format!("threshold {t:.4}"))
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)?;
-        root.present().map_err(plot_err)?;
-    }
-    Ok(Svg(out))
+        Ok(())
+    })
 }
 
 /// The rows of `weights` as images, each scaled to its own range (min
