@@ -70,4 +70,5 @@ pub mod prelude {
     };
     pub use crate::{candle, candle_nn};
     pub use candle_core::{DType, Device, Tensor, Var, D};
+    pub use std::time::Duration;
 }

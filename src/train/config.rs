@@ -2,6 +2,7 @@
 
 use super::loss::Loss;
 use crate::optim::Optimizer;
+use std::time::Duration;
 
 /// Settings of [`super::fit`].
 #[derive(Debug, Clone)]
@@ -17,6 +18,14 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Print one line per epoch.
     pub verbose: bool,
+    /// Within an epoch, keep a progress line up to date in place (batches
+    /// done, loss so far, time, ETA). Only when `verbose`, and never in quick
+    /// mode (`cargo test`), where each epoch stays one line.
+    pub progress: bool,
+    /// Stop after the batch during which training has taken this long
+    /// (`None`: run every epoch). The model keeps the weights of that batch;
+    /// [`super::History::stopped`] says where it stopped.
+    pub time_budget: Option<Duration>,
 }
 
 impl Default for TrainConfig {
@@ -30,6 +39,8 @@ impl Default for TrainConfig {
             loss: Loss::Mse,
             seed: 0,
             verbose: true,
+            progress: true,
+            time_budget: None,
         }
     }
 }
@@ -55,8 +66,21 @@ impl TrainConfig {
         self.seed = seed;
         self
     }
+    /// No output at all.
     pub fn quiet(mut self) -> Self {
         self.verbose = false;
+        self
+    }
+    /// One line per epoch, no progress line within it.
+    pub fn no_progress(mut self) -> Self {
+        self.progress = false;
+        self
+    }
+    /// Stop cleanly after the batch that uses up `budget` of training time,
+    /// e.g. `Duration::from_secs(120)`: a lesson that must end before the
+    /// class does.
+    pub fn with_time_budget(mut self, budget: Duration) -> Self {
+        self.time_budget = Some(budget);
         self
     }
 }

@@ -19,6 +19,10 @@ pub struct History {
     pub seconds: Vec<f32>,
     /// The loss function's Keras name.
     pub loss_name: String,
+    /// Why and where training stopped before its last epoch (a time budget
+    /// used up); `None` when every epoch ran. The last epoch's figures then
+    /// cover the batches it ran.
+    pub stopped: Option<String>,
 }
 
 impl History {

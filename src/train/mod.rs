@@ -10,6 +10,7 @@
 mod config;
 mod history;
 pub mod loss;
+mod progress;
 
 pub use config::TrainConfig;
 pub use history::History;
@@ -19,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::nn::{Model, Pass};
 use crate::optim::{Optimizer, OptimizerState};
 use candle_core::{DType, Device, Tensor, Var};
+use progress::Progress;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::time::Instant;
@@ -188,8 +190,12 @@ pub fn fit(
         lr: cfg.optimizer.lr(),
         suggest: cfg.optimizer.lr() / 10.0,
     };
+    let show_progress = cfg.verbose && cfg.progress && !crate::runtime::mode().is_quick();
+    let training_started = Instant::now();
     for epoch in 0..epochs {
         let start = Instant::now();
+        let mut progress = Progress::new(steps);
+        let (mut seen, mut stopped_after) = (0usize, None);
         let saved = snapshot(&all_vars)?;
         if cfg.shuffle {
             order.shuffle(&mut rng);
@@ -217,11 +223,20 @@ pub fn fit(
             for (name, term) in trainer.last_terms() {
                 accumulate(&mut sums, name, term, len as f64)?;
             }
+            seen += len;
+            if show_progress && progress.due(step + 1) {
+                progress.show(step + 1, sums[0].1.to_scalar::<f32>()? / seen as f32);
+            }
+            let last_batch = epoch + 1 == epochs && step + 1 == steps;
+            if cfg.time_budget.is_some_and(|b| training_started.elapsed() >= b) && !last_batch {
+                stopped_after = Some(step + 1);
+                break;
+            }
         }
         // One read-back per epoch: the sums stay on the device until here.
         let mut means = Vec::with_capacity(sums.len());
         for (name, sum) in &sums {
-            means.push((name.clone(), sum.to_scalar::<f32>()? / n as f32));
+            means.push((name.clone(), sum.to_scalar::<f32>()? / seen as f32));
         }
         let loss = means[0].1;
         if !loss.is_finite() {
@@ -241,7 +256,11 @@ pub fn fit(
             )));
         }
         history.loss.push(loss);
-        let mut line = format!("Epoch {}/{epochs} - loss: {loss:.4}", epoch + 1);
+        let mut line = format!("{}Epoch {}/{epochs}", progress.end(), epoch + 1);
+        if let Some(done) = stopped_after {
+            line.push_str(&format!(" (batches 1-{done} of {steps})"));
+        }
+        line.push_str(&format!(" - loss: {loss:.4}"));
         for (name, value) in &means[1..] {
             match history.terms.iter_mut().find(|(n, _)| n == name) {
                 Some((_, v)) => v.push(*value),
@@ -258,6 +277,19 @@ pub fn fit(
         history.seconds.push(secs);
         if cfg.verbose {
             println!("{line} - {secs:.1}s");
+        }
+        if let (Some(done), Some(budget)) = (stopped_after, cfg.time_budget) {
+            let why = format!(
+                "the time budget of {:.1} s was used up in epoch {} of {epochs}, after batch {done} of {steps}: \
+                 training stopped there, and the model keeps the weights of that batch (call fit again to train on)",
+                budget.as_secs_f32(),
+                epoch + 1
+            );
+            if cfg.verbose {
+                println!("{why}");
+            }
+            history.stopped = Some(why);
+            break;
         }
     }
     Ok(history)
