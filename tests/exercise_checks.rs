@@ -181,5 +181,8 @@ fn code_check_refuses_big_codes_and_untrained_models() {
     // An honest answer, trained a few epochs, passes the quick-mode bars.
     let ae = trained_on(&data, 8);
     let report = codes::check_with(&ae, pool, held_out, &codes::QUICK).unwrap();
-    assert!(report.criteria.iter().any(|c| c.measured.contains("PCA with 16 components")));
+    assert!(report
+        .criteria
+        .iter()
+        .any(|c| c.measured.contains("PCA with 16 components")));
 }
