@@ -66,7 +66,7 @@ pub mod prelude {
     };
     pub use crate::viz::{
         denoising_grid, feature_grid, histogram, image_canvas, image_rows, line_chart, reconstruction_grid,
-        scatter_by_class, xy_chart, Png, Svg,
+        scatter_by_class, xy_chart, Chart, Png,
     };
     pub use crate::{candle, candle_nn};
     pub use candle_core::{DType, Device, Tensor, Var, D};

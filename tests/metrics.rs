@@ -134,7 +134,7 @@ fn figures_refuse_what_they_cannot_draw() {
         Some(0.3),
     )
     .unwrap();
-    assert!(svg.0.contains("threshold 0.3000") && svg.0.contains("anomalous"));
+    assert!(svg.svg.contains("threshold 0.3000") && svg.svg.contains("anomalous"));
     assert!(histogram("empty", "x", &[("a", &[])], None).is_err());
     assert!(histogram("nan", "x", &[("a", &[f32::NAN])], None).is_err());
     let w = Tensor::randn(0f32, 1.0, (4, 784), &Device::Cpu).unwrap();
@@ -167,4 +167,52 @@ fn the_classifier_judges_sharpness_and_variety() {
     assert_eq!((j.images, j.confident, j.classes), (50, 0.0, 0));
     assert!(j.to_string().contains("0 of 10 classes"));
     assert!(clf.judge(&blank.narrow(0, 0, 0).unwrap()).is_err());
+}
+
+/// Decodes a PNG to (width, height, RGB or grey bytes).
+fn decode(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf)
+}
+
+#[test]
+fn every_chart_carries_a_png_of_the_same_figure() {
+    let line = xy_chart(
+        "ROC curve",
+        "false positive rate",
+        "true positive rate",
+        &[("score", vec![(0.0, 0.0), (0.2, 0.8), (1.0, 1.0)])],
+    )
+    .unwrap();
+    let hist = histogram(
+        "scores",
+        "MSE",
+        &[("normal", &[0.1, 0.2, 0.2]), ("bags", &[0.5])],
+        Some(0.3),
+    )
+    .unwrap();
+    let pts = Tensor::new(&[[0f32, 1.0], [1.0, 0.0], [0.5, 0.5]], &Device::Cpu).unwrap();
+    let labels = Tensor::new(&[0u32, 1, 1], &Device::Cpu).unwrap();
+    let scatter = scatter_by_class("codes", &pts, &labels, &["zero", "one"]).unwrap();
+    for (chart, (w, h)) in [(&line, (640, 360)), (&hist, (640, 360)), (&scatter, (640, 480))] {
+        assert!(chart.svg.starts_with("<svg"));
+        let (pw, ph, px) = decode(&chart.png.bytes);
+        assert_eq!((pw, ph, chart.png.width, chart.png.height), (w, h, w, h));
+        // Text, axes and series drew dark and coloured pixels on the white page.
+        let dark = px.chunks(3).filter(|p| p.iter().all(|&c| c < 80)).count();
+        let coloured = px
+            .chunks(3)
+            .filter(|p| p.iter().max().unwrap() - p.iter().min().unwrap() > 60)
+            .count();
+        assert!(dark > 1_000 && coloured > 100, "dark {dark}, coloured {coloured}");
+    }
+    if let Ok(dir) = std::env::var("CHART_PNG_DIR") {
+        line.save(format!("{dir}/line.png")).unwrap();
+        hist.save(format!("{dir}/hist.png")).unwrap();
+        scatter.save(format!("{dir}/scatter.png")).unwrap();
+    }
+    assert!(line.save("/tmp/x.pdf").unwrap_err().to_string().contains(".svg"));
 }

@@ -295,11 +295,11 @@ fn figures_render_and_save_atomically() {
         ..Default::default()
     };
     let svg = h.plot().unwrap();
-    assert!(svg.0.starts_with("<svg") && svg.0.contains("val_loss"));
+    assert!(svg.svg.starts_with("<svg") && svg.svg.contains("val_loss"));
     let pts = Tensor::new(&[[0f32, 1.0], [1.0, 0.0], [0.5, 0.5]], &Device::Cpu).unwrap();
     let labels = Tensor::new(&[0u32, 1, 2], &Device::Cpu).unwrap();
     let sc = scatter_by_class("codes", &pts, &labels, &["zero", "one", "two"]).unwrap();
-    assert!(sc.0.contains("zero") && sc.0.contains("two"));
+    assert!(sc.svg.contains("zero") && sc.svg.contains("two"));
     assert!(scatter_by_class(
         "x",
         &pts,

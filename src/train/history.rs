@@ -1,7 +1,7 @@
 //! What [`super::fit`] measured, epoch by epoch.
 
 use crate::error::Result;
-use crate::viz::{line_chart, Svg};
+use crate::viz::{line_chart, Chart};
 
 /// What [`super::fit`] measured, epoch by epoch.
 #[derive(Debug, Clone, Default)]
@@ -52,7 +52,7 @@ impl History {
     }
 
     /// Loss curves (training, validation and any extra terms) as an SVG chart.
-    pub fn plot(&self) -> Result<Svg> {
+    pub fn plot(&self) -> Result<Chart> {
         let mut series: Vec<(&str, &[f32])> = vec![("loss", &self.loss)];
         if !self.val_loss.is_empty() {
             series.push(("val_loss", &self.val_loss));
