@@ -1,5 +1,7 @@
-//! `fit`'s time budget: it stops cleanly after the batch that uses it up,
-//! with the weights of exactly that batch, and says so.
+//! `fit`'s time budget (it stops cleanly after the batch that uses it up,
+//! with the weights of exactly that batch, and says so) and checkpoints (a
+//! resumed run ends with the weights of an uninterrupted one, for every
+//! optimiser; other settings are refused).
 
 use autoencoders::prelude::*;
 
@@ -56,4 +58,78 @@ fn a_spent_time_budget_stops_after_the_batch_with_its_weights() {
     )
     .unwrap();
     assert_eq!((h.loss.len(), h.stopped), (3, None));
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one() {
+    let xs = data(64 * 4);
+    for (name, optimizer) in [
+        ("adam", Optimizer::adam()),
+        ("rmsprop", Optimizer::rmsprop()),
+        ("adadelta", Optimizer::adadelta()),
+        ("sgd", Optimizer::Sgd { lr: 0.1 }),
+    ] {
+        let cfg = |epochs| {
+            TrainConfig::default()
+                .with_epochs(epochs)
+                .with_batch_size(64)
+                .with_optimizer(optimizer)
+        };
+        let whole = model();
+        let h_whole = fit(&whole, &xs, &xs, Some((&xs, &xs)), &cfg(4)).unwrap();
+        // Two epochs, then a new kernel: the model built again, the same cell run again.
+        let dir = scratch(&format!("resume-{name}"));
+        fit(&model(), &xs, &xs, Some((&xs, &xs)), &cfg(2).with_checkpoints(&dir, 1)).unwrap();
+        let resumed = model();
+        let h = fit(&resumed, &xs, &xs, Some((&xs, &xs)), &cfg(4).with_checkpoints(&dir, 1)).unwrap();
+        assert_eq!(weights(&resumed), weights(&whole), "{name}: resumed weights differ");
+        assert_eq!((&h.loss, &h.val_loss), (&h_whole.loss, &h_whole.val_loss), "{name}");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        files.sort();
+        assert_eq!(
+            files,
+            ["checkpoint.json", "optimizer-4.safetensors", "weights-4.safetensors"],
+            "{name}"
+        );
+        // Run once more: nothing left to train, the weights stay.
+        let again = model();
+        let h = fit(&again, &xs, &xs, None, &cfg(4).with_checkpoints(&dir, 1)).unwrap();
+        assert_eq!((h.loss.len(), weights(&again)), (4, weights(&whole)), "{name}");
+    }
+}
+
+#[test]
+fn a_checkpoint_of_other_settings_is_refused_and_the_model_left_alone() {
+    let xs = data(64 * 2);
+    let dir = scratch("refuse");
+    let cfg = TrainConfig::default().with_epochs(1).with_batch_size(64);
+    fit(&model(), &xs, &xs, None, &cfg.clone().with_checkpoints(&dir, 1)).unwrap();
+    let fresh = model();
+    let before = weights(&fresh);
+    let other = cfg.clone().with_batch_size(32).with_epochs(2).with_checkpoints(&dir, 1);
+    let e = fit(&fresh, &xs, &xs, None, &other).unwrap_err().to_string();
+    assert!(
+        e.contains("batch_size = 64") && e.contains("batch_size = 32") && e.contains("delete this one"),
+        "{e}"
+    );
+    assert_eq!(weights(&fresh), before);
+    // A damaged index names the file and the way out.
+    std::fs::write(dir.join("checkpoint.json"), "{ not json").unwrap();
+    let e = fit(&fresh, &xs, &xs, None, &cfg.clone().with_checkpoints(&dir, 1))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("checkpoint.json") && e.contains("delete its folder"), "{e}");
+    let e = fit(&fresh, &xs, &xs, None, &cfg.with_checkpoints(scratch("every0"), 0))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("every 0 epochs"), "{e}");
 }

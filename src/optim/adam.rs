@@ -3,8 +3,9 @@
 
 use crate::error::{Error, Result};
 use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, DType, Layout, Var};
+use candle_core::{CpuStorage, DType, Device, Layout, Tensor, Var};
 use candle_nn::{AdamW, Optimizer as _, ParamsAdamW};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// Adam (candle-nn's `AdamW` rule): `m ← β₁m + (1-β₁)g`, `v ← β₂v + (1-β₂)g²`,
@@ -18,6 +19,8 @@ use std::sync::Mutex;
 pub struct Adam {
     cpu: Vec<(Var, Vec<f32>, Vec<f32>)>,
     other: AdamW,
+    /// Parameters `other` trains.
+    others: usize,
     params: ParamsAdamW,
     step_t: i32,
 }
@@ -37,10 +40,48 @@ impl Adam {
             .collect();
         Ok(Adam {
             cpu,
+            others: other.len(),
             other: AdamW::new(other, params.clone())?,
             params,
             step_t: 0,
         })
+    }
+
+    /// The moving averages of every CPU parameter and the step count, to
+    /// save with a checkpoint. candle-nn's `AdamW`, which trains parameters
+    /// elsewhere (a GPU), keeps its state to itself: an error then.
+    pub fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        if self.others > 0 {
+            return Err(Error::invalid(
+                "Adam's state on a GPU cannot be saved (candle-nn's AdamW keeps it private): train without checkpoints there",
+            ));
+        }
+        let mut out = vec![("adam.t".to_string(), Tensor::new(&[self.step_t as f64], &Device::Cpu)?)];
+        for (i, (var, m, v)) in self.cpu.iter().enumerate() {
+            out.push((format!("adam.m.{i}"), Tensor::from_slice(m, var.shape(), &Device::Cpu)?));
+            out.push((format!("adam.v.{i}"), Tensor::from_slice(v, var.shape(), &Device::Cpu)?));
+        }
+        Ok(out)
+    }
+
+    /// Puts back a state from [`Adam::state`].
+    pub fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        let t = super::state_tensor(state, "adam.t", &[1])?.to_vec1::<f64>()?[0];
+        let read = |name: String, var: &Var| -> Result<Vec<f32>> {
+            Ok(super::state_tensor(state, &name, var.dims())?
+                .flatten_all()?
+                .to_vec1()?)
+        };
+        // Everything is read and checked before anything is replaced.
+        let mut moments = Vec::with_capacity(self.cpu.len());
+        for (i, (var, _, _)) in self.cpu.iter().enumerate() {
+            moments.push((read(format!("adam.m.{i}"), var)?, read(format!("adam.v.{i}"), var)?));
+        }
+        for ((_, m, v), (m_new, v_new)) in self.cpu.iter_mut().zip(moments) {
+            (*m, *v) = (m_new, v_new);
+        }
+        self.step_t = t as i32;
+        Ok(())
     }
 
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {

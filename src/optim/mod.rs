@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use candle_nn::{Optimizer as _, ParamsAdamW, SGD};
+use std::collections::HashMap;
 
 mod adam;
 mod keras;
@@ -152,6 +153,29 @@ impl OptimizerState {
         Ok(())
     }
 
+    /// The optimiser's state (moving averages, step count) by name, on the
+    /// CPU: what a checkpoint saves so that training resumes exactly.
+    pub fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        match &self.rule {
+            Rule::Adam(o) => o.state(),
+            Rule::Sgd(_) => Ok(Vec::new()),
+            Rule::RmsProp(o) => o.state(),
+            Rule::Adadelta(o) => o.state(),
+        }
+    }
+
+    /// Puts back a state saved from [`OptimizerState::state`] of the same
+    /// optimiser on the same weights; a missing or misshapen entry is an
+    /// error, and the state is then left as it was.
+    pub fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        match &mut self.rule {
+            Rule::Adam(o) => o.load_state(state),
+            Rule::Sgd(_) => Ok(()),
+            Rule::RmsProp(o) => o.load_state(state),
+            Rule::Adadelta(o) => o.load_state(state),
+        }
+    }
+
     /// Refuses a step in a later notebook cell whose graph may give two
     /// tensors one id (see [`crate::runtime::cells`]): the optimiser was built in
     /// another cell and nothing in this one kept the variables' ids apart
@@ -168,4 +192,21 @@ impl OptimizerState {
              at the top of this cell. Nothing was updated.",
         ))
     }
+}
+
+/// The entry `name` of a saved optimiser state, checked to have `dims`.
+fn state_tensor(state: &HashMap<String, Tensor>, name: &str, dims: &[usize]) -> Result<Tensor> {
+    let t = state.get(name).ok_or_else(|| {
+        Error::invalid(format!(
+            "the saved optimiser state has no {name:?}: it was saved by another optimiser or for another model"
+        ))
+    })?;
+    if t.dims() != dims {
+        return Err(Error::invalid(format!(
+            "the saved optimiser state's {name:?} has shape {:?}, the model's weight {:?}: it was saved for another model",
+            t.dims(),
+            dims
+        )));
+    }
+    Ok(t.clone())
 }

@@ -1,7 +1,9 @@
 //! The settings of [`super::fit`].
 
+use super::checkpoint::Checkpoints;
 use super::loss::Loss;
 use crate::optim::Optimizer;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Settings of [`super::fit`].
@@ -26,6 +28,10 @@ pub struct TrainConfig {
     /// (`None`: run every epoch). The model keeps the weights of that batch;
     /// [`super::History::stopped`] says where it stopped.
     pub time_budget: Option<Duration>,
+    /// Save the weights, the optimiser's state and the history into a
+    /// folder every few epochs, and resume from there (see
+    /// [`super::checkpoint`]).
+    pub checkpoints: Option<Checkpoints>,
 }
 
 impl Default for TrainConfig {
@@ -41,6 +47,7 @@ impl Default for TrainConfig {
             verbose: true,
             progress: true,
             time_budget: None,
+            checkpoints: None,
         }
     }
 }
@@ -81,6 +88,16 @@ impl TrainConfig {
     /// class does.
     pub fn with_time_budget(mut self, budget: Duration) -> Self {
         self.time_budget = Some(budget);
+        self
+    }
+    /// Save a checkpoint into `dir` after every `every_epochs` epochs (and
+    /// after the last), and resume from the one there when the same `fit`
+    /// runs again: the cell of a stopped training, run again, trains on.
+    pub fn with_checkpoints(mut self, dir: impl Into<PathBuf>, every_epochs: usize) -> Self {
+        self.checkpoints = Some(Checkpoints {
+            dir: dir.into(),
+            every: every_epochs,
+        });
         self
     }
 }

@@ -7,6 +7,7 @@
 //!
 //! Introduced in `notebooks/01_classic_autoencoder.ipynb`.
 
+pub mod checkpoint;
 mod config;
 mod history;
 pub mod loss;
@@ -190,9 +191,39 @@ pub fn fit(
         lr: cfg.optimizer.lr(),
         suggest: cfg.optimizer.lr() / 10.0,
     };
+    let (mut first_epoch, mut last_saved) = (0, None);
+    if let Some(ck) = &cfg.checkpoints {
+        if ck.every == 0 {
+            return Err(Error::invalid(
+                "fit: checkpoints every 0 epochs; save every 1 or more (with_checkpoints(dir, 1))",
+            ));
+        }
+        if let Some(resumed) = checkpoint::resume(ck, model, &mut trainer, cfg, n)? {
+            first_epoch = resumed.epochs_done.min(epochs);
+            last_saved = Some(resumed.epochs_done);
+            history = resumed.history;
+            for _ in 0..first_epoch {
+                if cfg.shuffle {
+                    order.shuffle(&mut rng);
+                }
+            }
+            if cfg.verbose {
+                println!(
+                    "resumed from the checkpoint in {}: {} of {epochs} epochs done{}",
+                    ck.dir.display(),
+                    resumed.epochs_done,
+                    if first_epoch == epochs {
+                        ", nothing left to train"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+    }
     let show_progress = cfg.verbose && cfg.progress && !crate::runtime::mode().is_quick();
     let training_started = Instant::now();
-    for epoch in 0..epochs {
+    for epoch in first_epoch..epochs {
         let start = Instant::now();
         let mut progress = Progress::new(steps);
         let (mut seen, mut stopped_after) = (0usize, None);
@@ -278,10 +309,30 @@ pub fn fit(
         if cfg.verbose {
             println!("{line} - {secs:.1}s");
         }
+        let complete = stopped_after.is_none_or(|done| done == steps);
+        if let Some(ck) = cfg
+            .checkpoints
+            .as_ref()
+            .filter(|ck| complete && ((epoch + 1) % ck.every == 0 || epoch + 1 == epochs))
+        {
+            checkpoint::save(ck, model, &trainer, cfg, n, epoch + 1, &history)?;
+            last_saved = Some(epoch + 1);
+        }
         if let (Some(done), Some(budget)) = (stopped_after, cfg.time_budget) {
+            let resume = match (&cfg.checkpoints, last_saved) {
+                (Some(ck), Some(done)) => format!(
+                    "; running this fit again resumes from the checkpoint in {} ({done} epochs done)",
+                    ck.dir.display()
+                ),
+                (Some(ck), None) => format!(
+                    "; no epoch was complete, so {} holds no checkpoint yet and running this fit again starts over",
+                    ck.dir.display()
+                ),
+                (None, _) => " (call fit again to train on)".to_string(),
+            };
             let why = format!(
                 "the time budget of {:.1} s was used up in epoch {} of {epochs}, after batch {done} of {steps}: \
-                 training stopped there, and the model keeps the weights of that batch (call fit again to train on)",
+                 training stopped there, and the model keeps the weights of that batch{resume}",
                 budget.as_secs_f32(),
                 epoch + 1
             );
