@@ -9,7 +9,7 @@
 //! | [`data`] | MNIST / Fashion-MNIST from IDX files, batches, gaussian noise | 01, 04 |
 //! | [`nn`] | layers, `Sequential`, the `Model` trait, summaries, save/load | 01, 03 |
 //! | [`models`] | `Autoencoder` of any encoder and decoder, the seed lessons' presets, the reference classifier | 01 |
-//! | [`train`] | `fit`, `predict`, `evaluate`, `History`, `Trainer`, the losses | 01, 07 |
+//! | [`train`] | `fit` (progress line, time budget, checkpoints), `predict`, `evaluate`, `History`, `Trainer`, the losses | 01, 07 |
 //! | [`optim`] | Adam, RMSprop, Adadelta, SGD | 01 |
 //! | [`viz`] | image grids (PNG) and charts (SVG) | 01 |
 //! | [`reduce`] | PCA and t-SNE through linfa | 05 |
