@@ -50,6 +50,15 @@ pub fn grid_2d(n: usize, extent: f32, dev: &Device) -> Result<Tensor> {
 /// # Shapes
 /// `a`, `b`: `(k,)` or `(1, k)` -> `(steps, k)`.
 pub fn interpolate(a: &Tensor, b: &Tensor, steps: usize) -> Result<Tensor> {
+    for (name, t) in [("a", a), ("b", b)] {
+        let one_row = t.rank() == 1 || (t.rank() == 2 && t.dim(0)? == 1);
+        if !one_row {
+            return Err(Error::invalid(format!(
+                "interpolate: {name} has shape {:?}; pass the code of one image, (k,) or (1, k) (narrow(0, i, 1) picks image i)",
+                t.dims()
+            )));
+        }
+    }
     let (a, b) = (a.flatten_all()?, b.flatten_all()?);
     if a.dims() != b.dims() {
         return Err(Error::invalid(format!(
@@ -81,7 +90,28 @@ fn rows_pair(what: &str, queries: &Tensor, pool: &Tensor) -> Result<(Tensor, Ten
         )));
     }
     let cpu = |t: Tensor| -> Result<Tensor> { Ok(t.to_device(&Device::Cpu)?.to_dtype(DType::F32)?) };
-    Ok((cpu(q)?, cpu(p)?))
+    let (q, p) = (cpu(q)?, cpu(p)?);
+    for (name, t) in [("queries", &q), ("pool", &p)] {
+        check_finite(what, name, t)?;
+    }
+    Ok((q, p))
+}
+
+/// An error when `t` holds NaN or infinite values (a model whose weights
+/// are not finite gives such codes; distances to them mean nothing).
+fn check_finite(what: &str, name: &str, t: &Tensor) -> Result<()> {
+    let bad = t.ne(t)?.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()?
+        + t.abs()?
+            .eq(f64::INFINITY)?
+            .to_dtype(DType::F32)?
+            .sum_all()?
+            .to_scalar::<f32>()?;
+    if bad > 0.0 {
+        return Err(Error::invalid(format!(
+            "{what}: {bad} values of the {name} are NaN or infinite; they come from a model whose weights are not finite: train it again (a lower learning rate) first"
+        )));
+    }
+    Ok(())
 }
 
 /// The `k` rows of `pool` nearest to each row of `queries` (Euclidean
@@ -169,6 +199,8 @@ pub fn near_zero_share(codes: &Tensor, eps: f32) -> Result<f32> {
             codes.dims()
         )));
     }
+    let codes = codes.to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
+    check_finite("near_zero_share", "codes", &codes)?;
     let small = codes.abs()?.lt(eps as f64)?.to_dtype(DType::F32)?;
     Ok(small.mean_all()?.to_device(&Device::Cpu)?.to_scalar::<f32>()?)
 }

@@ -216,3 +216,25 @@ fn every_chart_carries_a_png_of_the_same_figure() {
     }
     assert!(line.save("/tmp/x.pdf").unwrap_err().to_string().contains(".svg"));
 }
+
+#[test]
+fn code_helpers_refuse_nan_codes_and_more_than_one_code() {
+    let dev = Device::Cpu;
+    let nan = Tensor::new(&[[f32::NAN, 0.0], [1.0, 1.0]], &dev).unwrap();
+    let ok = Tensor::new(&[[0f32, 0.0], [1.0, 1.0]], &dev).unwrap();
+    let e = nearest_neighbours(&ok, &nan, 1).unwrap_err().to_string();
+    assert!(e.contains("NaN or infinite") && e.contains("pool"), "{e}");
+    let inf = Tensor::new(&[[f32::INFINITY, 0.0]], &dev).unwrap();
+    assert!(nearest_neighbours(&inf, &ok, 1)
+        .unwrap_err()
+        .to_string()
+        .contains("queries"));
+    assert!(near_zero_share(&nan, 0.01).is_err());
+    let e = interpolate(&ok, &ok.narrow(0, 0, 1).unwrap(), 3)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("[2, 2]") && e.contains("one image"), "{e}");
+    let w = Tensor::zeros((4, 784), DType::F32, &dev).unwrap();
+    let e = feature_grid(&w, 3, 3).unwrap_err().to_string();
+    assert!(e.contains("3×3") && e.contains("4 units"), "{e}");
+}

@@ -102,7 +102,7 @@ fn a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one() {
         );
         // Run once more: nothing left to train, the weights stay.
         let again = model();
-        let h = fit(&again, &xs, &xs, None, &cfg(4).with_checkpoints(&dir, 1)).unwrap();
+        let h = fit(&again, &xs, &xs, Some((&xs, &xs)), &cfg(4).with_checkpoints(&dir, 1)).unwrap();
         assert_eq!((h.loss.len(), weights(&again)), (4, weights(&whole)), "{name}");
     }
 }
@@ -128,6 +128,25 @@ fn a_checkpoint_of_other_settings_is_refused_and_the_model_left_alone() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("checkpoint.json") && e.contains("delete its folder"), "{e}");
+    // Other data of the same size, other validation data, fewer epochs than saved.
+    let dir = scratch("refuse-data");
+    let two = cfg.clone().with_epochs(2);
+    fit(&model(), &xs, &xs, None, &two.clone().with_checkpoints(&dir, 1)).unwrap();
+    let three = cfg.clone().with_epochs(3).with_checkpoints(&dir, 1);
+    let other_xs = data(64 * 2);
+    let e = fit(&fresh, &other_xs, &other_xs, None, &three).unwrap_err().to_string();
+    assert!(e.contains("data = "), "{e}");
+    let e = fit(&fresh, &xs, &xs, Some((&xs, &xs)), &three).unwrap_err().to_string();
+    assert!(e.contains("validation = "), "{e}");
+    let e = fit(&fresh, &xs, &xs, None, &cfg.clone().with_checkpoints(&dir, 1))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("holds 2 epochs, more than the 1"), "{e}");
+    assert_eq!(
+        weights(&fresh),
+        before,
+        "a refused checkpoint leaves the model as it was"
+    );
     let e = fit(&fresh, &xs, &xs, None, &cfg.with_checkpoints(scratch("every0"), 0))
         .unwrap_err()
         .to_string();

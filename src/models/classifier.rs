@@ -128,7 +128,7 @@ impl Classifier {
                 per_class[*c as usize] += 1;
             }
         }
-        let need = (n / 100).max(1);
+        let need = n.div_ceil(100);
         Ok(Judgement {
             images: n,
             confident: per_class.iter().sum::<usize>() as f32 / n as f32,

@@ -51,11 +51,7 @@ impl Adam {
     /// save with a checkpoint. candle-nn's `AdamW`, which trains parameters
     /// elsewhere (a GPU), keeps its state to itself: an error then.
     pub fn state(&self) -> Result<Vec<(String, Tensor)>> {
-        if self.others > 0 {
-            return Err(Error::invalid(
-                "Adam's state on a GPU cannot be saved (candle-nn's AdamW keeps it private): train without checkpoints there",
-            ));
-        }
+        self.check_saveable()?;
         let mut out = vec![("adam.t".to_string(), Tensor::new(&[self.step_t as f64], &Device::Cpu)?)];
         for (i, (var, m, v)) in self.cpu.iter().enumerate() {
             out.push((format!("adam.m.{i}"), Tensor::from_slice(m, var.shape(), &Device::Cpu)?));
@@ -64,8 +60,21 @@ impl Adam {
         Ok(out)
     }
 
+    /// An error when part of the state lives in candle-nn's `AdamW` (a GPU),
+    /// which keeps it private: it could be neither saved nor put back.
+    pub fn check_saveable(&self) -> Result<()> {
+        if self.others > 0 {
+            return Err(Error::invalid(
+                "Adam's state on a GPU cannot be saved or restored (candle-nn's AdamW keeps it private): \
+                 train without checkpoints there, or use Optimizer::rmsprop() or Optimizer::adadelta(), whose state can be",
+            ));
+        }
+        Ok(())
+    }
+
     /// Puts back a state from [`Adam::state`].
     pub fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        self.check_saveable()?;
         let t = super::state_tensor(state, "adam.t", &[1])?.to_vec1::<f64>()?[0];
         let read = |name: String, var: &Var| -> Result<Vec<f32>> {
             Ok(super::state_tensor(state, &name, var.dims())?

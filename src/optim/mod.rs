@@ -164,6 +164,15 @@ impl OptimizerState {
         }
     }
 
+    /// An error when this optimiser's state could not be saved (Adam on a
+    /// GPU): checked before training with checkpoints starts.
+    pub fn check_saveable(&self) -> Result<()> {
+        match &self.rule {
+            Rule::Adam(o) => o.check_saveable(),
+            _ => Ok(()),
+        }
+    }
+
     /// Puts back a state saved from [`OptimizerState::state`] of the same
     /// optimiser on the same weights; a missing or misshapen entry is an
     /// error, and the state is then left as it was.

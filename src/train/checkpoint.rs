@@ -13,7 +13,7 @@
 use super::{History, TrainConfig, Trainer};
 use crate::error::{write_atomic, Error, Result};
 use crate::nn::Model;
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,10 +28,52 @@ pub struct Checkpoints {
 
 const INDEX: &str = "checkpoint.json";
 
-/// The settings a checkpoint must share with the `fit` that resumes it.
-fn settings(cfg: &TrainConfig, samples: usize) -> Value {
+/// What a checkpoint must share with the `fit` that resumes it, checked in
+/// this order: the mode, the data (sizes and sums of inputs, targets and
+/// validation pairs) and the settings that shape training.
+const SHARED: [&str; 9] = [
+    "mode",
+    "samples",
+    "data",
+    "validation",
+    "batch_size",
+    "shuffle",
+    "seed",
+    "loss",
+    "optimizer",
+];
+
+/// The data of one `fit`, as a checkpoint records it.
+pub(crate) struct DataKey {
+    samples: usize,
+    sums: String,
+    validation: String,
+}
+
+/// The sum of a tensor's values, to recognise data again.
+fn sum(t: &Tensor) -> Result<f64> {
+    Ok(t.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?)
+}
+
+impl DataKey {
+    pub(crate) fn new(xs: &Tensor, ys: &Tensor, validation: Option<&(Tensor, Tensor)>) -> Result<Self> {
+        Ok(DataKey {
+            samples: xs.dim(0)?,
+            sums: format!("inputs {:.9e}, targets {:.9e}", sum(xs)?, sum(ys)?),
+            validation: match validation {
+                Some((vx, vy)) => format!("{} pairs, sums {:.9e} {:.9e}", vx.dim(0)?, sum(vx)?, sum(vy)?),
+                None => "none".to_string(),
+            },
+        })
+    }
+}
+
+fn settings(cfg: &TrainConfig, data: &DataKey) -> Value {
     json!({
-        "samples": samples,
+        "mode": if crate::runtime::mode().is_quick() { "quick (AUTOENCODERS_QUICK)" } else { "full" },
+        "samples": data.samples,
+        "data": data.sums,
+        "validation": data.validation,
         "batch_size": cfg.batch_size,
         "shuffle": cfg.shuffle,
         "seed": cfg.seed,
@@ -51,11 +93,30 @@ fn history_json(h: &History) -> Value {
 }
 
 fn history_from(v: &Value) -> Option<History> {
-    let floats = |key: &str| -> Option<Vec<f32>> { serde_json::from_value(v.get(key)?.clone()).ok() };
+    // Non-finite values were written as null.
+    let numbers = |v: &Value| -> Option<Vec<f32>> {
+        v.as_array()?
+            .iter()
+            .map(|x| {
+                if x.is_null() {
+                    Some(f32::NAN)
+                } else {
+                    x.as_f64().map(|f| f as f32)
+                }
+            })
+            .collect()
+    };
+    let floats = |key: &str| numbers(v.get(key)?);
+    let terms = v
+        .get("terms")?
+        .as_array()?
+        .iter()
+        .map(|t| Some((t.get(0)?.as_str()?.to_string(), numbers(t.get(1)?)?)))
+        .collect::<Option<Vec<_>>>()?;
     Some(History {
         loss: floats("loss")?,
         val_loss: floats("val_loss")?,
-        terms: serde_json::from_value(v.get("terms")?.clone()).ok()?,
+        terms,
         seconds: floats("seconds")?,
         loss_name: v.get("loss_name")?.as_str()?.to_string(),
         stopped: None,
@@ -68,7 +129,7 @@ pub(crate) fn save(
     model: &impl Model,
     trainer: &Trainer,
     cfg: &TrainConfig,
-    samples: usize,
+    data: &DataKey,
     epochs_done: usize,
     history: &History,
 ) -> Result<()> {
@@ -87,7 +148,7 @@ pub(crate) fn save(
         "steps": trainer.steps,
         "weights": weights,
         "optimizer": optimizer,
-        "settings": settings(cfg, samples),
+        "settings": settings(cfg, data),
         "history": history_json(history),
     });
     write_atomic(dir.join(INDEX), index.to_string().as_bytes())?;
@@ -123,7 +184,8 @@ pub(crate) fn resume(
     model: &impl Model,
     trainer: &mut Trainer,
     cfg: &TrainConfig,
-    samples: usize,
+    data: &DataKey,
+    epochs: usize,
 ) -> Result<Option<Resumed>> {
     let path = ck.dir.join(INDEX);
     if !path.is_file() {
@@ -132,14 +194,14 @@ pub(crate) fn resume(
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     let index: Value = serde_json::from_str(&text).map_err(|e| unreadable(&path, &e.to_string()))?;
     let saved = index.get("settings").ok_or_else(|| unreadable(&path, "no settings"))?;
-    let now = settings(cfg, samples);
-    for (key, value) in now.as_object().into_iter().flatten() {
-        if saved.get(key) != Some(value) {
+    let now = settings(cfg, data);
+    for key in SHARED {
+        let (was, is) = (saved.get(key).unwrap_or(&Value::Null), &now[key]);
+        if was != is {
             return Err(Error::invalid(format!(
-                "the checkpoint in {} was made with {key} = {}, this fit has {key} = {value}: use the same data and settings to resume, \
+                "the checkpoint in {} was made with {key} = {was}, this fit has {key} = {is}: use the same data and settings to resume, \
                  or another folder (or delete this one) to start afresh",
-                ck.dir.display(),
-                saved.get(key).unwrap_or(&Value::Null)
+                ck.dir.display()
             )));
         }
     }
@@ -150,14 +212,26 @@ pub(crate) fn resume(
     let steps = field("steps")?.as_u64().ok_or_else(|| unreadable(&path, "steps"))?;
     let file =
         |key: &str| -> Result<PathBuf> { Ok(ck.dir.join(field(key)?.as_str().ok_or_else(|| unreadable(&path, key))?)) };
+    if epochs_done > epochs {
+        return Err(Error::invalid(format!(
+            "the checkpoint in {} holds {epochs_done} epochs, more than the {epochs} this fit runs: ask for at least {epochs_done} epochs, \
+             or use another folder (or delete this one) to train {epochs} from the start",
+            ck.dir.display()
+        )));
+    }
     let history = history_from(field("history")?).ok_or_else(|| unreadable(&path, "history"))?;
-    let opt_path = file("optimizer")?;
+    let (opt_path, weights_path) = (file("optimizer")?, file("weights")?);
+    for p in [&opt_path, &weights_path] {
+        if !p.is_file() {
+            return Err(unreadable(&path, &format!("{} is missing", p.display())));
+        }
+    }
     let state: HashMap<String, Tensor> =
         candle_core::safetensors::load(&opt_path, &Device::Cpu).map_err(|e| unreadable(&opt_path, &e.to_string()))?;
     // The optimiser checks every entry before it changes; the model checks
     // every name and shape before it loads a weight.
     trainer.opt.load_state(&state)?;
-    model.load(file("weights")?)?;
+    model.load(&weights_path)?;
     trainer.steps = steps;
     Ok(Some(Resumed { epochs_done, history }))
 }

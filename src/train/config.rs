@@ -20,9 +20,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Print one line per epoch.
     pub verbose: bool,
-    /// Within an epoch, keep a progress line up to date in place (batches
-    /// done, loss so far, time, ETA). Only when `verbose`, and never in quick
-    /// mode (`cargo test`), where each epoch stays one line.
+    /// Within an epoch, show progress (batches done, loss so far, time,
+    /// ETA): in place in a terminal, a line every ten seconds in Jupyter.
+    /// Only when `verbose`, and never in quick mode (`cargo test`), where
+    /// each epoch stays one line.
     pub progress: bool,
     /// Stop after the batch during which training has taken this long
     /// (`None`: run every epoch). The model keeps the weights of that batch;

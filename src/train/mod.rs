@@ -192,13 +192,18 @@ pub fn fit(
         suggest: cfg.optimizer.lr() / 10.0,
     };
     let (mut first_epoch, mut last_saved) = (0, None);
-    if let Some(ck) = &cfg.checkpoints {
+    let checkpoints = match &cfg.checkpoints {
+        Some(ck) => Some((ck, checkpoint::DataKey::new(&xs, &ys, validation.as_ref())?)),
+        None => None,
+    };
+    if let Some((ck, data_key)) = &checkpoints {
         if ck.every == 0 {
             return Err(Error::invalid(
                 "fit: checkpoints every 0 epochs; save every 1 or more (with_checkpoints(dir, 1))",
             ));
         }
-        if let Some(resumed) = checkpoint::resume(ck, model, &mut trainer, cfg, n)? {
+        trainer.opt.check_saveable()?;
+        if let Some(resumed) = checkpoint::resume(ck, model, &mut trainer, cfg, data_key, epochs)? {
             first_epoch = resumed.epochs_done.min(epochs);
             last_saved = Some(resumed.epochs_done);
             history = resumed.history;
@@ -310,12 +315,9 @@ pub fn fit(
             println!("{line} - {secs:.1}s");
         }
         let complete = stopped_after.is_none_or(|done| done == steps);
-        if let Some(ck) = cfg
-            .checkpoints
-            .as_ref()
-            .filter(|ck| complete && ((epoch + 1) % ck.every == 0 || epoch + 1 == epochs))
-        {
-            checkpoint::save(ck, model, &trainer, cfg, n, epoch + 1, &history)?;
+        let due = |ck: &checkpoint::Checkpoints| complete && ((epoch + 1) % ck.every == 0 || epoch + 1 == epochs);
+        if let Some((ck, data_key)) = checkpoints.as_ref().filter(|(ck, _)| due(ck)) {
+            checkpoint::save(ck, model, &trainer, cfg, data_key, epoch + 1, &history)?;
             last_saved = Some(epoch + 1);
         }
         if let (Some(done), Some(budget)) = (stopped_after, cfg.time_budget) {

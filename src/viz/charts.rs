@@ -126,6 +126,9 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[(&str, &[
     xy_chart(title, x_label, y_label, &with_x)
 }
 
+/// Series longer than this are drawn as lines without point markers.
+const MARKERS_UP_TO: usize = 200;
+
 struct Lines<'s> {
     title: &'s str,
     labels: (&'s str, &'s str),
@@ -143,9 +146,12 @@ impl Figure for Lines<'_> {
                 .map_err(plot_err)?
                 .label(*name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
-            chart
-                .draw_series(s.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                .map_err(plot_err)?;
+            // Markers only where they can be told apart (a ROC curve has thousands of points).
+            if s.len() <= MARKERS_UP_TO {
+                chart
+                    .draw_series(s.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                    .map_err(plot_err)?;
+            }
         }
         legend(&mut chart)
     }

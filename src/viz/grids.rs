@@ -101,6 +101,13 @@ pub fn feature_grid(weights: &Tensor, rows: usize, cols: usize) -> Result<Png> {
             weights.dims(),
         ));
     }
+    let units = weights.dim(0)?;
+    if rows.saturating_mul(cols) > units {
+        return Err(Error::invalid(format!(
+            "feature_grid: {rows}×{cols} cells but the layer has {units} units; ask for at most {units} cells (e.g. {} rows of {cols})",
+            units / cols.max(1)
+        )));
+    }
     let w = weights.to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
     let lo = w.min_keepdim(1)?;
     let range = (w.max_keepdim(1)? - &lo)?.clamp(1e-8f32, f32::MAX)?;
