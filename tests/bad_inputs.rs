@@ -1,6 +1,8 @@
 //! Bad inputs a notebook can make: each gets an error that names the value
 //! and the fix; nothing hangs, panics or is left half-changed.
 
+mod common;
+
 use autoencoders::kernels;
 use autoencoders::prelude::*;
 
@@ -33,14 +35,7 @@ fn fit_stops_at_the_first_non_finite_loss_and_puts_the_weights_back() {
         "{msg}"
     );
     let after = Model::forward(&ae, &xs).unwrap();
-    let diff = (before - &after)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let diff = common::max_diff(&before, &after);
     assert_eq!(diff, 0.0, "the weights are those from before the epoch");
     // A learning rate that blows a linear model up: stopped, the rate named,
     // every weight finite again.

@@ -2,19 +2,14 @@
 //! gradients of both inputs, on random shapes (strides, paddings, output
 //! paddings, odd sizes).
 
+mod common;
+
 use autoencoders::kernels as cpu_ops;
 use candle_core::{Device, Tensor, Var};
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
+    common::max_diff(a, b)
 }
 
 fn scale(t: &Tensor) -> f32 {

@@ -2,17 +2,26 @@
 //! student notebook that differs from the generator's output fails here.
 
 use autoencoders::exercise::student_version;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+fn exercises_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("exercises")
+}
+
+/// The solution notebooks, `exercises/solutions/*.ipynb`.
+fn solutions() -> Vec<PathBuf> {
+    std::fs::read_dir(exercises_dir().join("solutions"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ipynb"))
+        .collect()
+}
 
 #[test]
 fn committed_student_notebooks_match_the_generator() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("exercises");
+    let root = exercises_dir();
     let mut checked = 0;
-    for entry in std::fs::read_dir(root.join("solutions")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|x| x != "ipynb") {
-            continue;
-        }
+    for path in solutions() {
         let expected = student_version(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let student = root.join(path.file_name().unwrap());
         let committed = std::fs::read_to_string(&student)
@@ -89,13 +98,9 @@ fn solution_lines(solution_json: &str) -> Vec<String> {
 
 #[test]
 fn no_line_of_a_solution_appears_in_its_student_notebook() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("exercises");
+    let root = exercises_dir();
     let mut checked = 0;
-    for entry in std::fs::read_dir(root.join("solutions")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|x| x != "ipynb") {
-            continue;
-        }
+    for path in solutions() {
         let lines = solution_lines(&std::fs::read_to_string(&path).unwrap());
         assert!(lines.len() >= 2, "{}: no solution lines found", path.display());
         let student = std::fs::read_to_string(root.join(path.file_name().unwrap())).unwrap();

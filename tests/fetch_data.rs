@@ -65,6 +65,14 @@ fn leftovers(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+fn assert_nothing_left(dir: &Path) {
+    assert!(
+        leftovers(dir).is_empty(),
+        "temporary folders left: {:?}",
+        leftovers(dir)
+    );
+}
+
 #[test]
 fn unreachable_registries_are_reported_and_nothing_is_left_behind() {
     let dir = scratch("root");
@@ -82,11 +90,7 @@ fn unreachable_registries_are_reported_and_nothing_is_left_behind() {
             && err.contains("fetch-data: fashion-mnist is still missing"),
         "{err}"
     );
-    assert!(
-        leftovers(&dir).is_empty(),
-        "temporary folders left: {:?}",
-        leftovers(&dir)
-    );
+    assert_nothing_left(&dir);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -118,10 +122,6 @@ fn a_user_who_cannot_refresh_apt_is_told_what_to_ask_for() {
         err.contains("cannot refresh apt's package lists") && err.contains("apt-get update"),
         "{err}"
     );
-    assert!(
-        leftovers(&dir).is_empty(),
-        "temporary folders left: {:?}",
-        leftovers(&dir)
-    );
+    assert_nothing_left(&dir);
     let _ = std::fs::remove_dir_all(&dir);
 }

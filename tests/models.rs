@@ -1,5 +1,7 @@
 //! Models, losses, noise, optimisers and training on small seeded data.
 
+mod common;
+
 use autoencoders::prelude::*;
 
 fn images(n: usize, seed: u64) -> Tensor {
@@ -92,7 +94,7 @@ fn same_seed_same_weights_and_encoder_shares_them() {
     let b = DenseAutoencoder::deep().build(&dev).unwrap();
     let c = DenseAutoencoder::deep().with_seed(7).build(&dev).unwrap();
     let fa = Model::forward(&a, &xs).unwrap();
-    let diff = |x: &Tensor, y: &Tensor| scalar(&(x - y).unwrap().abs().unwrap().max_all().unwrap());
+    let diff = common::max_diff;
     assert_eq!(diff(&fa, &Model::forward(&b, &xs).unwrap()), 0.0);
     assert!(diff(&fa, &Model::forward(&c, &xs).unwrap()) > 1e-4);
     // Train a; its encoder (taken before training) sees the new weights.

@@ -1,6 +1,8 @@
 //! The layer API: shapes at build time, build-time errors, training-only
 //! layers, extra loss terms, custom losses, saving and loading any model.
 
+mod common;
+
 use autoencoders::nn::Pass;
 use autoencoders::prelude::*;
 
@@ -11,16 +13,7 @@ fn images(n: usize) -> Tensor {
     Tensor::from_vec(v, (n, 784), &Device::Cpu).unwrap()
 }
 
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
+use common::max_diff;
 
 fn conv_encoder(dev: &Device) -> Sequential {
     Sequential::input(&[1, 28, 28], dev)

@@ -1,6 +1,8 @@
 //! The crate's one-pass Adam against candle-nn's `AdamW` (no weight decay),
 //! whose rule it follows.
 
+mod common;
+
 use autoencoders::optim::{Adam, Optimizer as CourseOptimizer};
 use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
@@ -59,25 +61,11 @@ fn adam_matches_candle_nn_adamw() {
             .unwrap();
     }
     for (x, y) in ours.iter().zip(&theirs) {
-        let diff = (x.as_tensor() - y.as_tensor())
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = common::max_diff(x.as_tensor(), y.as_tensor());
         assert!(diff < 1e-5, "after 20 steps the parameters differ by {diff}");
     }
     // And the parameters did move.
-    let moved = (ours[0].as_tensor() - &init[0])
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let moved = common::max_diff(ours[0].as_tensor(), &init[0]);
     assert!(moved > 0.01, "Adam left the parameters where they were (moved {moved})");
 }
 

@@ -1,5 +1,7 @@
 //! PCA and t-SNE bridges on small seeded data.
 
+mod common;
+
 use autoencoders::prelude::*;
 
 /// Two well separated clusters in 6-D, 40 points each.
@@ -22,14 +24,7 @@ fn pca_full_rank_reconstructs_and_ratios_are_shares() {
     let (x, _) = clusters();
     let pca = Pca::fit(&x, 6).unwrap();
     let r = pca.reconstruct(&x).unwrap();
-    let err = (r - &x)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let err = common::max_diff(&r, &x);
     assert!(err < 1e-4, "{err}");
     let ratio: f32 = pca.explained_variance_ratio().iter().sum();
     assert!((ratio - 1.0).abs() < 1e-3, "{ratio}");
@@ -94,14 +89,7 @@ fn pca_handles_constant_columns_and_rejects_nan() {
     let pca = Pca::fit(&xs, 6).unwrap();
     assert_eq!(pca.n_components(), 3, "only the varying columns give components");
     let back = pca.reconstruct(&xs).unwrap();
-    let err = (&back - &xs)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let err = common::max_diff(&back, &xs);
     assert!(err < 1e-4, "full-rank reconstruction is off by {err}");
     let s = pca.sample(50, 1.0, 1, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
     assert!(
