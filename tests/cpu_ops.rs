@@ -292,48 +292,50 @@ fn fused_bias_and_activation_match_separate_ops() {
 
 #[test]
 fn direct_kernels_match_the_gemm_path() {
+    use cpu_ops::direct::{self, Isa};
     use cpu_ops::Geometry;
-    if !cpu_ops::direct::supported() {
+    if Isa::available().is_empty() {
         eprintln!("no AVX2/FMA here: the direct kernels are not used, nothing to compare");
         return;
     }
     let mut r = Lcg(7);
     let to_vec = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
     for case in 0..40 {
-        let (n, c, f) = (1 + r.next(3), 1 + r.next(9), 1 + r.next(9));
+        // Up to 19 filters and channels: every mix of 8-, 4- and 1-filter blocks.
+        let (n, c, f) = (1 + r.next(3), 1 + r.next(19), 1 + r.next(19));
         let (h, w) = (1 + r.next(20), 1 + r.next(20));
         let g = Geometry::new(n, c, h, w, f, 3, 1, 1).unwrap();
-        assert!(cpu_ops::direct::applies(&g));
+        assert!(direct::applies(&g));
         let (x, k, gy) = (
             to_vec(&randn(&[n, c, h, w])),
             to_vec(&randn(&[f, c, 3, 3])),
             to_vec(&randn(&[n, f, h, w])),
         );
-        let pairs = [
-            (
-                "forward",
-                cpu_ops::direct::forward(&g, &x, &k),
-                cpu_ops::conv_forward_gemm(&g, &x, &k),
-            ),
-            (
-                "input gradient",
-                cpu_ops::direct::backward_data(&g, &gy, &k),
-                cpu_ops::conv_backward_data_gemm(&g, &gy, &k),
-            ),
-            (
-                "kernel gradient",
-                cpu_ops::direct::backward_filter(&g, &x, &gy),
-                cpu_ops::conv_backward_filter_gemm(&g, &x, &gy),
-            ),
+        let reference = [
+            cpu_ops::conv_forward_gemm(&g, &x, &k),
+            cpu_ops::conv_backward_data_gemm(&g, &gy, &k),
+            cpu_ops::conv_backward_filter_gemm(&g, &x, &gy),
         ];
-        for (what, a, b) in pairs {
-            assert_eq!(a.len(), b.len(), "case {case} {what}: lengths");
-            let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
-            let diff = a.iter().zip(&b).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
-            assert!(
-                diff <= 1e-4 * scale,
-                "case {case} ({n}x{c}x{h}x{w} -> {f}) {what}: differs by {diff}"
-            );
+        // Every variant this CPU has, each forced on in turn.
+        for isa in Isa::available() {
+            let direct = [
+                direct::forward_with(isa, &g, &x, &k),
+                direct::backward_data_with(isa, &g, &gy, &k),
+                direct::backward_filter_with(isa, &g, &x, &gy),
+            ];
+            for ((what, a), b) in ["forward", "input gradient", "kernel gradient"]
+                .into_iter()
+                .zip(direct)
+                .zip(&reference)
+            {
+                assert_eq!(a.len(), b.len(), "case {case} {isa:?} {what}: lengths");
+                let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
+                let diff = a.iter().zip(b).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+                assert!(
+                    diff <= 1e-4 * scale,
+                    "case {case} {isa:?} ({n}x{c}x{h}x{w} -> {f}) {what}: differs by {diff}"
+                );
+            }
         }
     }
 }

@@ -11,7 +11,7 @@
 //! which of the four inputs won (one byte); the backward pass rebuilds the
 //! rest from those.
 
-use super::direct::{self, conv_image, filter_image, flip, pack, reduce_lanes, sum_partials, Padded};
+use super::direct::{self, conv_image, dw8_len, filter_image, flip, pack, reduce_lanes, sum_partials, Isa, Padded};
 use super::{dims4, f32_slice, FusedAct};
 use candle_core::{CpuStorage, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -24,6 +24,8 @@ struct ConvBlockOp {
     upsample: usize,
     pool: usize,
     act: FusedAct,
+    /// The direct kernels' variant.
+    isa: Isa,
     /// Per pooled output, the winning input of its 2×2 window (0..4), kept
     /// by the forward pass for the backward pass.
     winners: Arc<Mutex<Vec<u8>>>,
@@ -90,7 +92,7 @@ impl candle_core::CustomOp3 for ConvBlockOp {
         let x = f32_slice(s1, l1, "conv block input")?;
         let kernel = f32_slice(s2, l2, "conv block kernel")?;
         let bias = f32_slice(s3, l3, "conv block bias")?;
-        let pd = Padded::new(d.h, d.w);
+        let pd = Padded::new(d.h, d.w, self.isa);
         let packed = pack(kernel, d.f, d.c);
         let (in_len, out_len) = (d.c * d.hi * d.wi, d.f * d.ho * d.wo);
         let mut y = vec![0f32; d.n * out_len];
@@ -198,6 +200,7 @@ impl candle_core::CustomOp3 for ConvBlockOp {
             .map_err(|_| candle_core::Error::Msg("conv block: poisoned lock".into()))?;
         let (dx, dk, db) = block_backward(
             &d,
+            self.isa,
             self.upsample,
             self.pool,
             self.act,
@@ -225,6 +228,7 @@ impl candle_core::CustomOp3 for ConvBlockOp {
 #[allow(clippy::too_many_arguments)]
 fn block_backward(
     d: &Dims,
+    isa: Isa,
     up: usize,
     pool: usize,
     act: FusedAct,
@@ -235,7 +239,7 @@ fn block_backward(
     winners: &[u8],
     need_dx: bool,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
-    let pd = Padded::new(d.h, d.w);
+    let pd = Padded::new(d.h, d.w, isa);
     let (in_len, out_len) = (d.c * d.hi * d.wi, d.f * d.ho * d.wo);
     let flipped = if need_dx {
         pack(&flip(kernel, d.f, d.c), d.c, d.f)
@@ -255,7 +259,7 @@ fn block_backward(
         .into_par_iter()
         .enumerate()
         .map(|(part, mut dx_part)| {
-            let mut dk8 = vec![0f32; d.f * d.c * 9 * 8];
+            let mut dk8 = vec![0f32; dw8_len(d.c, d.f)];
             let mut db = vec![0f32; d.f];
             let mut xp = vec![0f32; d.c * pd.stride];
             let mut gpad = vec![0f32; f_planes * pd.stride];
@@ -331,7 +335,7 @@ fn block_backward(
                     }
                 }
             }
-            (reduce_lanes(&dk8), db)
+            (reduce_lanes(&dk8, d.c, d.f), db)
         })
         .collect();
     let (dks, dbs): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
@@ -342,7 +346,8 @@ fn block_backward(
     )
 }
 
-/// True when [`conv_block`] can run `xs` here: `f32` on a CPU with AVX2/FMA.
+/// True when [`conv_block`] can run `xs` here: `f32` on a CPU where the
+/// direct kernels run (see [`direct::active`]).
 pub fn block_applies(xs: &Tensor) -> bool {
     super::enabled(xs) && direct::supported()
 }
@@ -360,16 +365,37 @@ pub fn conv_block(
     pool: usize,
     act: FusedAct,
 ) -> candle_core::Result<Tensor> {
+    match direct::active() {
+        Some(isa) => conv_block_with(isa, xs, kernel, bias, upsample, pool, act),
+        None => candle_core::bail!("conv block: needs a CPU with AVX2 and FMA (and AUTOENCODERS_CPU_OPS not `gemm`)"),
+    }
+}
+
+/// [`conv_block`] with the direct kernels of `isa`, which the CPU must have.
+pub fn conv_block_with(
+    isa: Isa,
+    xs: &Tensor,
+    kernel: &Tensor,
+    bias: &Tensor,
+    upsample: usize,
+    pool: usize,
+    act: FusedAct,
+) -> candle_core::Result<Tensor> {
     if !matches!(upsample, 1 | 2) || !matches!(pool, 1 | 2) {
         candle_core::bail!("conv block: upsample {upsample} and pool {pool} must each be 1 or 2");
     }
-    if !block_applies(xs) {
-        candle_core::bail!("conv block: needs f32 tensors on a CPU with AVX2 and FMA");
+    if !super::enabled(xs) || !Isa::available().contains(&isa) {
+        candle_core::bail!(
+            "conv block: needs f32 tensors on the CPU, and a CPU with {} (this one has {:?})",
+            isa.name(),
+            Isa::available()
+        );
     }
     let op = ConvBlockOp {
         upsample,
         pool,
         act,
+        isa,
         winners: Arc::new(Mutex::new(Vec::new())),
     };
     xs.contiguous()?

@@ -6,7 +6,7 @@
 //! candle 0.11's CPU convolution backward goes through a direct-loop
 //! transposed convolution, and its max-pool backward through several
 //! full-size temporaries. Here every convolution pass is one of three
-//! kernels: 3×3 stride-1 'same' geometries go to the AVX2/FMA kernels of
+//! kernels: 3×3 stride-1 'same' geometries go to the AVX-512 or AVX2/FMA kernels of
 //! [`direct`] where the CPU has them (see [`gemm`] for the dispatch), everything else to an
 //! `im2col`/`col2im` around one `gemm` per group of images, the images of a
 //! batch spread over threads:
@@ -33,7 +33,7 @@ pub mod gemm;
 mod loss;
 mod pool;
 
-pub use block::{block_applies, conv_block};
+pub use block::{block_applies, conv_block, conv_block_with};
 pub use conv::{conv2d, conv_transpose2d};
 pub use dense::dense;
 pub use fused::{conv2d_bias_act, conv_transpose2d_bias_act};

@@ -1,6 +1,7 @@
 //! `course-bench --side-by-side`: the seed models against the repository's
 //! Keras anchor (`bench/keras_anchor.py`) in one run, on the same machine,
-//! with the CPU's vector features beside the table.
+//! with the CPU's vector features and the direct kernels' variant beside
+//! the table.
 
 use autoencoders::prelude::*;
 use autoencoders::Result;
@@ -89,8 +90,9 @@ fn cpu_vector_features() -> String {
         .map(|f| f.split_whitespace().filter(vector).collect())
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernels = autoencoders::kernels::direct::active().map_or("the gemm path (no AVX2/FMA)", |i| i.name());
     format!(
-        "{}, {cores} cores available; vector features: {}",
+        "{}, {cores} cores available; vector features: {}; direct 3x3 kernels: {kernels}",
         field("model name").unwrap_or(std::env::consts::ARCH),
         if flags.is_empty() {
             "(not listed)".to_string()
