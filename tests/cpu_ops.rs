@@ -352,7 +352,7 @@ fn conv_block_matches_separate_layers() {
     for case in 0..36 {
         let act = [FusedAct::Linear, FusedAct::Relu, FusedAct::Sigmoid][case % 3];
         let (upsample, pool) = [(1, 1), (2, 1), (1, 2), (2, 2)][(case / 3) % 4];
-        let (n, c, f) = (1 + r.next(3), 1 + r.next(6), 1 + r.next(6));
+        let (n, c, f) = (1 + r.next(3), 1 + r.next(6), 1 + r.next(11));
         let (h, w) = (1 + r.next(9), 1 + r.next(9));
         let (h, w) = if pool == 2 && upsample == 1 {
             (h.max(2), w.max(2))
@@ -362,8 +362,6 @@ fn conv_block_matches_separate_layers() {
         let x = Var::from_tensor(&randn(&[n, c, h, w])).unwrap();
         let kern = Var::from_tensor(&randn(&[f, c, 3, 3])).unwrap();
         let bias = Var::from_tensor(&randn(&[f])).unwrap();
-        let fused =
-            cpu_ops::conv_block(x.as_tensor(), kern.as_tensor(), bias.as_tensor(), upsample, pool, act).unwrap();
         let mut t = x.as_tensor().clone();
         if upsample == 2 {
             t = t.upsample_nearest2d(2 * h, 2 * w).unwrap();
@@ -384,23 +382,38 @@ fn conv_block_matches_separate_layers() {
         } else {
             t
         };
-        let what = format!("case {case} ({act:?}, x {n}x{c}x{h}x{w}, {f} filters, upsample {upsample}, pool {pool})");
-        assert_eq!(fused.dims(), separate.dims(), "{what}: shape");
-        assert!(
-            max_diff(&fused, &separate) < 1e-4 * scale(&separate),
-            "{what}: forward differs by {}",
-            max_diff(&fused, &separate)
-        );
         let wt = randn(separate.dims());
-        let ga = (fused * &wt).unwrap().sum_all().unwrap().backward().unwrap();
-        let gb = (separate * &wt).unwrap().sum_all().unwrap().backward().unwrap();
-        for (name, v) in [("input", &x), ("kernel", &kern), ("bias", &bias)] {
-            let (a, b) = (ga.get(v).unwrap(), gb.get(v).unwrap());
-            assert!(
-                max_diff(a, b) < 1e-4 * scale(b),
-                "{what}: {name} gradient differs by {}",
-                max_diff(a, b)
+        let gb = (&separate * &wt).unwrap().sum_all().unwrap().backward().unwrap();
+        // Every variant of the direct kernels this CPU has, each forced on in turn.
+        for isa in cpu_ops::direct::Isa::available() {
+            let fused = cpu_ops::conv_block_with(
+                isa,
+                x.as_tensor(),
+                kern.as_tensor(),
+                bias.as_tensor(),
+                upsample,
+                pool,
+                act,
+            )
+            .unwrap();
+            let what = format!(
+                "case {case} {isa:?} ({act:?}, x {n}x{c}x{h}x{w}, {f} filters, upsample {upsample}, pool {pool})"
             );
+            assert_eq!(fused.dims(), separate.dims(), "{what}: shape");
+            assert!(
+                max_diff(&fused, &separate) < 1e-4 * scale(&separate),
+                "{what}: forward differs by {}",
+                max_diff(&fused, &separate)
+            );
+            let ga = (fused * &wt).unwrap().sum_all().unwrap().backward().unwrap();
+            for (name, v) in [("input", &x), ("kernel", &kern), ("bias", &bias)] {
+                let (a, b) = (ga.get(v).unwrap(), gb.get(v).unwrap());
+                assert!(
+                    max_diff(a, b) < 1e-4 * scale(b),
+                    "{what}: {name} gradient differs by {}",
+                    max_diff(a, b)
+                );
+            }
         }
     }
     // Bad settings are errors.
