@@ -48,6 +48,15 @@ pub enum Error {
         found: String,
     },
 
+    /// A shipped weights file differs from the sum `weights/SHA256SUMS` pinned
+    /// when the crate was built.
+    #[error("{path}: its SHA-256 is {found}, but weights/SHA256SUMS pins {expected}: the file changed since the crate was built. Restore it (`git checkout -- weights/`), or if you retrained it with `course-bench --save-weights weights`, rebuild the crate so that it reads the new sums")]
+    WeightsChecksum {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+
     /// Images and labels of one split do not pair up.
     #[error("{split} split: {images} images but {labels} labels; the files come from different data sets: run `scripts/fetch-data.sh`")]
     CountMismatch {

@@ -61,8 +61,8 @@ pub mod prelude {
     pub use crate::reduce::{tsne, Pca};
     pub use crate::runtime::{device, mode, setup, Mode};
     pub use crate::train::{
-        binary_cross_entropy, evaluate, fit, kl_divergence, mse, mse_value, predict, psnr, History, Loss, TrainConfig,
-        Trainer,
+        binary_cross_entropy, evaluate, fit, kl_divergence, mse, mse_value, predict, pretrained, psnr, History, Loss,
+        TrainConfig, Trainer,
     };
     pub use crate::viz::{
         denoising_grid, feature_grid, histogram, image_canvas, image_rows, line_chart, reconstruction_grid,

@@ -82,7 +82,7 @@ fn settings(cfg: &TrainConfig, data: &DataKey) -> Value {
     })
 }
 
-fn history_json(h: &History) -> Value {
+pub(crate) fn history_json(h: &History) -> Value {
     json!({
         "loss": h.loss,
         "val_loss": h.val_loss,
@@ -92,7 +92,7 @@ fn history_json(h: &History) -> Value {
     })
 }
 
-fn history_from(v: &Value) -> Option<History> {
+pub(crate) fn history_from(v: &Value) -> Option<History> {
     // Non-finite values were written as null.
     let numbers = |v: &Value| -> Option<Vec<f32>> {
         v.as_array()?

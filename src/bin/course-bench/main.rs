@@ -9,6 +9,9 @@
 //! and the lessons beyond the seeds (`lessons.rs`): vae, sparse, anomaly,
 //! codesize.
 //! `--max-epochs` caps every model's epochs (for the slow conv models on a CPU).
+//! `--save-weights DIR` saves each of the models above (not the lessons')
+//! with its `History` for `autoencoders::train::pretrained` (the shipped
+//! ones: `--models seed000,conv,upconv,denoise,generate --save-weights weights`).
 //!
 //! ```text
 //! cargo run --bin course-bench -- --side-by-side [--steps N] [--rounds R] [--python PATH]
@@ -33,6 +36,9 @@ use autoencoders::prelude::*;
 use autoencoders::Result;
 use std::time::Instant;
 
+/// Where `--save-weights` puts each trained model (see `autoencoders::train::save_pretrained`).
+static SAVE_WEIGHTS: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+
 struct Row {
     model: &'static str,
     setting: String,
@@ -51,6 +57,7 @@ fn parse_args() -> std::result::Result<(Vec<String>, Option<usize>), String> {
     .map(|s| s.to_string())
     .collect();
     let mut max_epochs = None;
+    let mut save = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -62,13 +69,23 @@ fn parse_args() -> std::result::Result<(Vec<String>, Option<usize>), String> {
                 let v = args.next().ok_or("--max-epochs needs a number")?;
                 max_epochs = Some(v.parse().map_err(|_| format!("--max-epochs {v:?} is not a number"))?);
             }
+            "--save-weights" => {
+                let v = args
+                    .next()
+                    .ok_or("--save-weights needs a folder (the course's is `weights`)")?;
+                save = Some(std::path::PathBuf::from(v));
+            }
             other => {
                 return Err(format!(
-                    "unknown argument {other:?}; use --models LIST and/or --max-epochs N"
+                    "unknown argument {other:?}; use --models LIST, --max-epochs N and/or --save-weights DIR"
                 ))
             }
         }
     }
+    if save.is_some() && max_epochs.is_some() {
+        return Err("--save-weights keeps weights trained at full budget: drop --max-epochs".into());
+    }
+    SAVE_WEIGHTS.get_or_init(|| save);
     Ok((models, max_epochs))
 }
 
@@ -93,6 +110,14 @@ fn run(
 ) -> Result<Row> {
     eprintln!("== {model}: {} ({} epochs)", ae.name(), cfg.epochs);
     let h = fit(ae, xs, ys, Some(val), &cfg)?;
+    if let Some(dir) = SAVE_WEIGHTS.get().and_then(|d| d.as_ref()) {
+        let command = format!("cargo run --release --bin course-bench -- --models {model} --save-weights weights");
+        autoencoders::train::save_pretrained(dir, ae, model, &h, &command, &side_by_side::cpu_vector_features())?;
+        eprintln!(
+            "   weights saved to {}",
+            dir.join(format!("{model}.safetensors")).display()
+        );
+    }
     let total: f32 = h.seconds.iter().sum();
     Ok(Row {
         model,

@@ -72,7 +72,7 @@ fn keras_round(
 /// The CPU's model, core count and vector features (as the kernel lists
 /// them in `/proc/cpuinfo`; the architecture alone elsewhere), so that a
 /// timing always says what machine made it.
-fn cpu_vector_features() -> String {
+pub fn cpu_vector_features() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let field = |name: &str| {
         info.lines()
