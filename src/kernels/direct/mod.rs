@@ -163,6 +163,7 @@ impl Padded {
     }
 
     /// Offsets of the nine taps, row-major `(ky, kx)`.
+    #[cfg(target_arch = "x86_64")]
     fn taps(&self) -> [usize; 9] {
         let mut t = [0; 9];
         for (i, o) in t.iter_mut().enumerate() {
