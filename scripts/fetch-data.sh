@@ -57,22 +57,28 @@ $(tail -5 "$log" | sed 's/^/    /')
 fetch_fashion() {
   local dir="$work/fashion" log="$work/apt.log" gz
   mkdir -p "$dir/x"
-  say "Fashion-MNIST from Debian (dataset-fashion-mnist)"
-  # apt-get download and dpkg -x need no root; only refreshing apt's package
-  # lists (apt-get update) does, when they are missing or stale.
-  if ! (cd "$dir" && apt-get download dataset-fashion-mnist >/dev/null 2>"$log"); then
-    if [ "$(id -u)" = 0 ]; then
-      (apt-get update >/dev/null 2>>"$log" && cd "$dir" && apt-get download dataset-fashion-mnist >/dev/null 2>>"$log") \
-        || fail "could not download dataset-fashion-mnist from Debian. apt said:
+  if ls /usr/share/datasets/fashion-mnist/*-ubyte.gz >/dev/null 2>&1; then
+    # The package is installed (a class server's image: binder/apt.txt).
+    say "Fashion-MNIST from the installed package dataset-fashion-mnist"
+    mkdir -p "$dir/x/usr/share/datasets" && cp -r /usr/share/datasets/fashion-mnist "$dir/x/usr/share/datasets/" || return 1
+  else
+    say "Fashion-MNIST from Debian (dataset-fashion-mnist)"
+    # apt-get download and dpkg -x need no root; only refreshing apt's package
+    # lists (apt-get update) does, when they are missing or stale.
+    if ! (cd "$dir" && apt-get download dataset-fashion-mnist >/dev/null 2>"$log"); then
+      if [ "$(id -u)" = 0 ]; then
+        (apt-get update >/dev/null 2>>"$log" && cd "$dir" && apt-get download dataset-fashion-mnist >/dev/null 2>>"$log") \
+          || fail "could not download dataset-fashion-mnist from Debian. apt said:
 $(tail -5 "$log" | sed 's/^/    /')
   Check the network and /etc/apt/sources.list, then run this script again." || return 1
-    else
-      fail "apt-get download dataset-fashion-mnist failed, and this user ($(id -un)) cannot refresh apt's package lists. apt said:
+      else
+        fail "apt-get download dataset-fashion-mnist failed, and this user ($(id -un)) cannot refresh apt's package lists. apt said:
 $(tail -5 "$log" | sed 's/^/    /')
   Ask an administrator to run \`apt-get update\` once (downloading and unpacking need no root), or run this script as root." || return 1
+      fi
     fi
+    dpkg -x "$dir"/dataset-fashion-mnist_*.deb "$dir/x" || fail "the Debian package does not unpack" || return 1
   fi
-  dpkg -x "$dir"/dataset-fashion-mnist_*.deb "$dir/x" || fail "the Debian package does not unpack" || return 1
   mkdir -p "$data/fashion-mnist" || return 1
   for gz in "$dir"/x/usr/share/datasets/fashion-mnist/*-ubyte.gz; do
     gunzip -c "$gz" > "$dir/plain" || fail "could not decompress $(basename "$gz")" || return 1

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Every set-up step of the course, each skipped when already done: the data,
+# the evcxr_jupyter kernel, JupyterLab (a .venv/ unless one is on PATH, as on
+# a class server's image), the kernel's registration, and a prepared build of
+# the course for new kernels (see scripts/evcxr-kernel.sh).
+#
+# Usage: scripts/setup-course.sh        (scripts/open-course.sh runs it first)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+echo "== data"
+scripts/fetch-data.sh
+
+echo "== evcxr_jupyter (the Rust kernel)"
+if ! command -v evcxr_jupyter >/dev/null 2>&1; then
+  echo "installing evcxr_jupyter with cargo (9 to 16 minutes on 2 cores, once)"
+  cargo install evcxr_jupyter --locked
+fi
+
+echo "== JupyterLab"
+if [ -x .venv/bin/jupyter-lab ] || ! command -v jupyter-lab >/dev/null 2>&1; then
+  if [ ! -x .venv/bin/jupyter-lab ]; then
+    python3 -m venv .venv
+    .venv/bin/pip install --quiet --upgrade pip
+    .venv/bin/pip install --quiet jupyterlab nbclient
+  fi
+  export PATH="$root/.venv/bin:$PATH"
+fi
+python="$(dirname "$(command -v jupyter-lab)")/python"
+if ! "$python" -c 'import nbclient' 2>/dev/null; then
+  echo "setup: $python cannot import nbclient (it runs notebooks headlessly); install it there (pip install nbclient)" >&2
+  exit 1
+fi
+
+echo "== kernel registration (the 'rust' kernel, through scripts/evcxr-kernel.sh)"
+# evcxr_jupyter's own registration (logos, kernel.js, version.txt: with the
+# latter in place it does not re-register itself at start), then its
+# kernel.json pointed at the wrapper.
+evcxr_jupyter --install >/dev/null
+dir="$(jupyter kernelspec list | awk '$1 == "rust" { print $2 }')"
+[ -n "$dir" ] || { echo "setup: evcxr_jupyter --install registered no 'rust' kernel" >&2; exit 1; }
+cat > "$dir/kernel.json.part" <<JSON
+{
+  "argv": ["$root/scripts/evcxr-kernel.sh", "--control_file", "{connection_file}"],
+  "display_name": "Rust",
+  "language": "rust",
+  "interrupt_mode": "message"
+}
+JSON
+mv -f "$dir/kernel.json.part" "$dir/kernel.json"
+echo "registered: $dir"
+
+echo "== a prepared build of the course for new kernels (target/evcxr-kernel/slot-0)"
+# The first cell of every notebook (`:dep autoencoders = { path = ".." }`),
+# run once here through the kernel in the folder the first kernel will use
+# (see scripts/evcxr-kernel.sh), so that its first cell compiles only itself.
+nb="$root/notebooks/.prepare-kernel.ipynb"
+trap 'rm -f "$nb"' EXIT
+cat > "$nb" <<'JSON'
+{"cells": [
+ {"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [],
+  "source": [":cache 4096\n", ":dep autoencoders = { path = \"..\" }"]},
+ {"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [],
+  "source": ["use autoencoders::prelude::*;\n", "let dev = setup();"]}
+],
+ "metadata": {"kernelspec": {"display_name": "Rust", "language": "rust", "name": "rust"}},
+ "nbformat": 4, "nbformat_minor": 5}
+JSON
+mkdir -p target/evcxr-kernel/slot-0
+start=$(date +%s)
+EVCXR_TMPDIR="$root/target/evcxr-kernel/slot-0" AUTOENCODERS_QUICK=1 "$python" scripts/kernel-check.py "$nb"
+echo "prepared in $(( $(date +%s) - start )) s"
