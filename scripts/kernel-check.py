@@ -11,7 +11,9 @@ notebook fails on an error output, on a line starting with `Error:` in its
 output, or on a cell running past KERNEL_CHECK_TIMEOUT seconds (default 900).
 Prints, per notebook, its time, its first code cell's time (the `:dep` cell
 that compiles the course) and the peak resident memory of the kernel's
-processes (Linux), and a summary; exit status 1 if any notebook failed.
+processes (Linux), and a summary; exit status 1 if any notebook failed. The
+executed copies, outputs included, go to target/kernel-check/ (for
+scripts/screenshot-check.sh).
 """
 import glob
 import os
@@ -60,11 +62,6 @@ def check(path, timeout):
     first = {}
     memory = {}
 
-    def complete(**_):
-        try:
-            memory["mib"] = tree_peak_rss_mib(client.km.provisioner.process.pid)
-        except AttributeError:
-            pass
 
     def started(cell, cell_index, **_):
         first.setdefault("index", cell_index)
@@ -73,6 +70,10 @@ def check(path, timeout):
     def finished(cell, cell_index, **_):
         if first.get("index") == cell_index:
             first["seconds"] = time.time() - first["start"]
+        try:  # the kernel is alive after each cell (not after the last one's hook)
+            memory["mib"] = tree_peak_rss_mib(client.km.provisioner.process.pid)
+        except AttributeError:
+            pass
 
     client = NotebookClient(
         nb,
@@ -82,7 +83,6 @@ def check(path, timeout):
         resources={"metadata": {"path": os.path.dirname(path)}},
         on_cell_execute=started,
         on_cell_executed=finished,
-        on_notebook_complete=complete,
     )
     t0 = time.time()
     problems = []
@@ -95,6 +95,10 @@ def check(path, timeout):
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             problems += [f"cell {i}: {p}" for p in errors_in(cell)]
+    out = os.path.join(ROOT, "target", "kernel-check", os.path.relpath(path, ROOT))
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    nbformat.write(nb, out + ".part")
+    os.replace(out + ".part", out)
     return time.time() - t0, first.get("seconds"), memory.get("mib"), problems
 
 
