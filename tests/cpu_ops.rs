@@ -64,6 +64,24 @@ fn compare(
     }
 }
 
+/// Each named variable's gradient in `ga` matches the one in `gb` to 1e-4
+/// of the latter's scale.
+fn assert_same_gradients<const N: usize>(
+    ga: &candle_core::backprop::GradStore,
+    gb: &candle_core::backprop::GradStore,
+    vars: [(&str, &Var); N],
+    what: &str,
+) {
+    for (name, v) in vars {
+        let (a, b) = (ga.get(v).unwrap(), gb.get(v).unwrap());
+        assert!(
+            max_diff(a, b) < 1e-4 * scale(b),
+            "{what}: {name} gradient differs by {}",
+            max_diff(a, b)
+        );
+    }
+}
+
 #[test]
 fn conv2d_matches_candle_on_random_shapes() {
     let mut r = Lcg(1);
@@ -279,14 +297,7 @@ fn fused_bias_and_activation_match_separate_ops() {
         let wt = randn(separate.dims());
         let ga = (fused * &wt).unwrap().sum_all().unwrap().backward().unwrap();
         let gb = (separate * &wt).unwrap().sum_all().unwrap().backward().unwrap();
-        for (name, v) in [("input", &x), ("kernel", &kern), ("bias", &bias)] {
-            let (a, b) = (ga.get(v).unwrap(), gb.get(v).unwrap());
-            assert!(
-                max_diff(a, b) < 1e-4 * scale(b),
-                "{what}: {name} gradient differs by {}",
-                max_diff(a, b)
-            );
-        }
+        assert_same_gradients(&ga, &gb, [("input", &x), ("kernel", &kern), ("bias", &bias)], &what);
     }
 }
 
@@ -406,14 +417,7 @@ fn conv_block_matches_separate_layers() {
                 max_diff(&fused, &separate)
             );
             let ga = (fused * &wt).unwrap().sum_all().unwrap().backward().unwrap();
-            for (name, v) in [("input", &x), ("kernel", &kern), ("bias", &bias)] {
-                let (a, b) = (ga.get(v).unwrap(), gb.get(v).unwrap());
-                assert!(
-                    max_diff(a, b) < 1e-4 * scale(b),
-                    "{what}: {name} gradient differs by {}",
-                    max_diff(a, b)
-                );
-            }
+            assert_same_gradients(&ga, &gb, [("input", &x), ("kernel", &kern), ("bias", &bias)], &what);
         }
     }
     // Bad settings are errors.
