@@ -3,8 +3,8 @@
 # each copied fresh (so untrusted: Jupyter shows no SVG output of an
 # untrusted notebook) into JupyterLab, in headless Chromium. Saves a
 # screenshot per notebook and fails when fewer images are rendered than the
-# notebook's outputs hold (every chart carries a PNG beside its SVG, so all
-# of them must show).
+# notebook has image outputs (PNG or SVG): an SVG-only chart would not show,
+# so every chart must carry a PNG beside its SVG.
 #
 # Usage: scripts/screenshot-check.sh [EXECUTED.ipynb ...]
 #   default: the copies `cargo test` wrote to target/executed-notebooks/notebooks/
@@ -45,16 +45,18 @@ for src in "${notebooks[@]}"; do
 import json, sys
 nb = json.load(open(sys.argv[1]))
 print(sum(1 for c in nb["cells"] if c["cell_type"] == "code"
-          for o in c.get("outputs", []) if "image/png" in o.get("data", {})))
+          for o in c.get("outputs", [])
+          if {"image/png", "image/svg+xml"} & set(o.get("data", {}))))
 PY
 )"
-  url="http://127.0.0.1:$port/lab/tree/$name.ipynb?token=$token"
+  # A workspace of its own, reset, so that no other notebook is open beside it.
+  url="http://127.0.0.1:$port/lab/workspaces/check-$name/tree/$name.ipynb?reset&token=$token"
   flags=(--headless --no-sandbox --disable-gpu --hide-scrollbars --virtual-time-budget=30000)
   "$chrome" "${flags[@]}" --window-size=1400,8000 --screenshot="$out/$name.png" "$url" >/dev/null 2>&1
   dom="$("$chrome" "${flags[@]}" --window-size=1400,8000 --dump-dom "$url" 2>/dev/null)"
   images="$(grep -o 'class="[^"]*jp-RenderedImage[^"]*"' <<<"$dom" | wc -l || true)"
   svgs="$(grep -o 'class="[^"]*jp-RenderedSVG[^"]*"' <<<"$dom" | wc -l || true)"
   if [ "$images" -ge "$want" ]; then status=ok; else status=FAILED; failed=$((failed + 1)); fi
-  echo "$status $name: $images of $want PNG outputs rendered, $svgs SVG (untrusted copy), screenshot target/screenshots/$name.png"
+  echo "$status $name: $images of $want image outputs rendered as PNG, $svgs as SVG (untrusted copy), screenshot target/screenshots/$name.png"
 done
 exit $(( failed > 0 ))
