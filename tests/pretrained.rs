@@ -10,9 +10,8 @@ use autoencoders::train::{pretrained_in, pretrained_names, weights_dir};
 
 /// The model each shipped name belongs to, its validation pair and loss, as
 /// `course-bench` trained it (full data, whatever the mode).
-fn lesson(name: &str) -> (Autoencoder, Tensor, Tensor, Loss) {
+fn lesson(name: &str, mnist: &Dataset) -> (Autoencoder, Tensor, Tensor, Loss) {
     let dev = Device::Cpu;
-    let mnist = Dataset::load_checked(DatasetKind::Mnist, data_dir().join("mnist")).unwrap();
     let test = mnist.test_images.clone();
     match name {
         "seed000" => (
@@ -61,8 +60,9 @@ fn shipped_weights_reproduce_their_recorded_validation_losses() {
             "weights/{want}.safetensors is not shipped ({names:?})"
         );
     }
+    let mnist = Dataset::load_checked(DatasetKind::Mnist, data_dir().join("mnist")).unwrap();
     for name in names {
-        let (model, vx, vy, loss) = lesson(name);
+        let (model, vx, vy, loss) = lesson(name, &mnist);
         let untrained = evaluate(&model, &vx, &vy, loss, 256).unwrap();
         let history = pretrained(&model, name).unwrap();
         let recorded = history.last_val_loss().unwrap();

@@ -14,9 +14,14 @@ const SUMS: &str = include_str!("../../data/SHA256SUMS");
 
 /// The pinned sum of `set/file`, if the repository pins one.
 pub fn pinned(set_and_file: &str) -> Option<&'static str> {
-    SUMS.lines().find_map(|line| {
-        let (sum, name) = line.split_once(char::is_whitespace)?;
-        (name.trim() == set_and_file).then_some(sum)
+    pinned_in(SUMS, set_and_file)
+}
+
+/// The sum a `SHA256SUMS` text (`<hex sum>  <name>` per line) pins for `name`.
+pub(crate) fn pinned_in<'a>(sums: &'a str, name: &str) -> Option<&'a str> {
+    sums.lines().find_map(|line| {
+        let (sum, file) = line.split_once(char::is_whitespace)?;
+        (file.trim() == name).then_some(sum)
     })
 }
 

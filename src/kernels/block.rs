@@ -384,7 +384,7 @@ pub fn conv_block_with(
     if !matches!(upsample, 1 | 2) || !matches!(pool, 1 | 2) {
         candle_core::bail!("conv block: upsample {upsample} and pool {pool} must each be 1 or 2");
     }
-    if !super::enabled(xs) || !Isa::available().contains(&isa) {
+    if !super::enabled(xs) || !isa.on_cpu() {
         candle_core::bail!(
             "conv block: needs f32 tensors on the CPU, and a CPU with {} (this one has {:?})",
             isa.name(),

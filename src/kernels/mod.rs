@@ -44,13 +44,22 @@ pub use gemm::{
 pub use loss::{bce_loss, mse_loss, EPSILON};
 pub use pool::{max_pool2d, upsample_nearest2d};
 
+/// `AUTOENCODERS_CPU_OPS`, read once and lower-cased: `candle` (candle's
+/// reference ops), `gemm` (no direct kernels), `avx2` or `avx512` (that
+/// variant of them; see [`direct::active`]), or empty.
+pub(crate) fn cpu_ops_env() -> &'static str {
+    static VALUE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VALUE.get_or_init(|| {
+        std::env::var("AUTOENCODERS_CPU_OPS")
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    })
+}
+
 /// True when the layers should use these ops: `f32` on the CPU, unless
 /// `AUTOENCODERS_CPU_OPS=candle` asks for candle's reference ops.
 pub fn enabled(xs: &Tensor) -> bool {
-    static REFERENCE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let reference = *REFERENCE
-        .get_or_init(|| std::env::var("AUTOENCODERS_CPU_OPS").is_ok_and(|v| v.eq_ignore_ascii_case("candle")));
-    !reference && xs.device().is_cpu() && xs.dtype() == candle_core::DType::F32
+    cpu_ops_env() != "candle" && xs.device().is_cpu() && xs.dtype() == candle_core::DType::F32
 }
 
 /// Geometry of a square-kernel convolution: input `(n, c, h, w)`, kernel

@@ -93,8 +93,18 @@ pub trait Model {
                 ),
             ));
         }
-        let saved: HashMap<String, Tensor> = candle_core::safetensors::load(path, &Device::Cpu)
-            .map_err(|e| Error::invalid(format!("{}: not a safetensors weights file ({e})", path.display())))?;
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        self.load_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// [`Model::load`] from the bytes of a weights file already read;
+    /// `source` names it in errors.
+    fn load_bytes(&self, bytes: &[u8], source: &str) -> Result<()>
+    where
+        Self: Sized,
+    {
+        let saved: HashMap<String, Tensor> = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
+            .map_err(|e| Error::invalid(format!("{source}: not a safetensors weights file ({e})")))?;
         let ours: Vec<(String, Var)> = self.named_params().into_iter().chain(self.named_state()).collect();
         let mut problems = Vec::new();
         for (name, v) in &ours {
@@ -119,7 +129,7 @@ pub trait Model {
         if !problems.is_empty() {
             return Err(Error::Mismatch {
                 what: "load".into(),
-                left: path.display().to_string(),
+                left: source.to_string(),
                 right: "this model".into(),
                 fix: format!(
                     "{}. Nothing was loaded: build the model that saved the file, then load",

@@ -22,7 +22,7 @@
 
 use super::checkpoint::{history_from, history_json};
 use super::History;
-use crate::data::checksum::sha256_hex;
+use crate::data::checksum::{pinned_in, sha256_hex};
 use crate::error::{write_atomic, Error, Result};
 use crate::nn::Model;
 use serde_json::{json, Value};
@@ -43,18 +43,10 @@ pub fn pretrained_names() -> Vec<&'static str> {
         .collect()
 }
 
-fn pinned(file: &str) -> Option<&'static str> {
-    SUMS.lines().find_map(|l| {
-        let mut parts = l.split_whitespace();
-        let sum = parts.next()?;
-        (parts.next()? == file).then_some(sum)
-    })
-}
-
 /// Reads `dir/file` and checks it against the sum the crate was built with.
 fn read_checked(dir: &Path, file: &str) -> Result<Vec<u8>> {
     let path = dir.join(file);
-    let expected = pinned(file).ok_or_else(|| {
+    let expected = pinned_in(SUMS, file).ok_or_else(|| {
         Error::invalid(format!(
             "weights/SHA256SUMS pins no file {file}; the shipped models are {:?}",
             pretrained_names()
@@ -91,7 +83,8 @@ pub fn pretrained_in(dir: impl AsRef<Path>, model: &impl Model, name: &str) -> R
         )));
     }
     let record = read_checked(dir, &format!("{name}.json"))?;
-    read_checked(dir, &format!("{name}.safetensors"))?;
+    let file = format!("{name}.safetensors");
+    let weights = read_checked(dir, &file)?;
     let unreadable = || {
         Error::invalid(format!(
             "{}: not a record written by course-bench",
@@ -100,7 +93,7 @@ pub fn pretrained_in(dir: impl AsRef<Path>, model: &impl Model, name: &str) -> R
     };
     let record: Value = serde_json::from_slice(&record).map_err(|_| unreadable())?;
     let history = record.get("history").and_then(history_from).ok_or_else(unreadable)?;
-    model.load(dir.join(format!("{name}.safetensors")))?;
+    model.load_bytes(&weights, &dir.join(&file).display().to_string())?;
     Ok(history)
 }
 

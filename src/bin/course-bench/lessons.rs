@@ -32,6 +32,7 @@ pub fn vae(data: &Dataset, epochs: usize, dev: &Device) -> Result<Vec<Row>> {
     ] {
         let x = &data.train_images;
         let mut row = run(
+            None,
             name,
             ae,
             x,
@@ -67,6 +68,7 @@ pub fn sparse(data: &Dataset, epochs: usize, dev: &Device) -> Result<Vec<Row>> {
             .with_loss(Loss::BinaryCrossEntropy);
         let (x, xt) = (&data.train_images, &data.test_images);
         let mut row = run(
+            None,
             "sparse",
             &ae,
             x,
@@ -99,6 +101,7 @@ pub fn anomaly(fashion: &Dataset, held_out: u32, epochs: usize, dev: &Device) ->
     let (x, xt) = (&normal.train_images, &normal.test_images);
     let name = fashion.class_names()[held_out as usize];
     let mut row = run(
+        None,
         "anomaly",
         &ae,
         x,
@@ -151,6 +154,7 @@ pub fn code_size(data: &Dataset, epochs: usize, dev: &Device) -> Result<Vec<Row>
     for k in [2, 4, 8, 16, 32, 64] {
         let dense_ae = DenseAutoencoder::deep().with_latent_dim(k).build(dev)?;
         let mut row = run(
+            None,
             "codesize",
             &dense_ae,
             x,
@@ -182,6 +186,7 @@ pub fn code_size(data: &Dataset, epochs: usize, dev: &Device) -> Result<Vec<Row>
         rows.push(row);
         let conv_ae = conv_with_code(k, dev)?;
         let row = run(
+            None,
             "codesize",
             &conv_ae,
             x,

@@ -34,10 +34,17 @@ mod side_by_side;
 
 use autoencoders::prelude::*;
 use autoencoders::Result;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Where `--save-weights` puts each trained model (see `autoencoders::train::save_pretrained`).
-static SAVE_WEIGHTS: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+/// The benchmark's arguments: which models, an epoch cap, and where
+/// `--save-weights` puts each trained model (see
+/// `autoencoders::train::save_pretrained`).
+struct Args {
+    models: Vec<String>,
+    max_epochs: Option<usize>,
+    save: Option<PathBuf>,
+}
 
 struct Row {
     model: &'static str,
@@ -49,7 +56,7 @@ struct Row {
     extra: String,
 }
 
-fn parse_args() -> std::result::Result<(Vec<String>, Option<usize>), String> {
+fn parse_args() -> std::result::Result<Args, String> {
     let mut models: Vec<String> = [
         "simple", "deep", "deep2d", "seed000", "conv", "upconv", "denoise", "generate",
     ]
@@ -73,7 +80,7 @@ fn parse_args() -> std::result::Result<(Vec<String>, Option<usize>), String> {
                 let v = args
                     .next()
                     .ok_or("--save-weights needs a folder (the course's is `weights`)")?;
-                save = Some(std::path::PathBuf::from(v));
+                save = Some(PathBuf::from(v));
             }
             other => {
                 return Err(format!(
@@ -85,8 +92,11 @@ fn parse_args() -> std::result::Result<(Vec<String>, Option<usize>), String> {
     if save.is_some() && max_epochs.is_some() {
         return Err("--save-weights keeps weights trained at full budget: drop --max-epochs".into());
     }
-    SAVE_WEIGHTS.get_or_init(|| save);
-    Ok((models, max_epochs))
+    Ok(Args {
+        models,
+        max_epochs,
+        save,
+    })
 }
 
 /// Prints a finished row's figures as the run goes.
@@ -99,6 +109,7 @@ fn report(row: &Row) {
 
 #[allow(clippy::too_many_arguments)] // one table row: the model, its data, its settings and its labels
 fn run(
+    save: Option<&Path>,
     model: &'static str,
     ae: &Autoencoder,
     xs: &Tensor,
@@ -110,7 +121,7 @@ fn run(
 ) -> Result<Row> {
     eprintln!("== {model}: {} ({} epochs)", ae.name(), cfg.epochs);
     let h = fit(ae, xs, ys, Some(val), &cfg)?;
-    if let Some(dir) = SAVE_WEIGHTS.get().and_then(|d| d.as_ref()) {
+    if let Some(dir) = save {
         let command = format!("cargo run --release --bin course-bench -- --models {model} --save-weights weights");
         autoencoders::train::save_pretrained(dir, ae, model, &h, &command, &side_by_side::cpu_vector_features())?;
         eprintln!(
@@ -176,20 +187,21 @@ fn main() {
         }
         return;
     }
-    let (models, max_epochs) = match parse_args() {
+    let args = match parse_args() {
         Ok(x) => x,
         Err(e) => {
             eprintln!("course-bench: {e}");
             std::process::exit(2);
         }
     };
-    if let Err(e) = bench(&models, max_epochs) {
+    if let Err(e) = bench(&args) {
         eprintln!("course-bench: {e}");
         std::process::exit(1);
     }
 }
 
-fn bench(models: &[String], max_epochs: Option<usize>) -> Result<()> {
+fn bench(args: &Args) -> Result<()> {
+    let (models, max_epochs, save) = (&args.models, args.max_epochs, args.save.as_deref());
     let dev = setup();
     let data = Dataset::mnist()?;
     let cap = |e: usize| max_epochs.map_or(e, |m| e.min(m));
@@ -198,6 +210,7 @@ fn bench(models: &[String], max_epochs: Option<usize>) -> Result<()> {
     for m in models {
         let row = match m.as_str() {
             "simple" => run(
+                save,
                 "simple",
                 &DenseAutoencoder::classic().build(&dev)?,
                 x,
@@ -208,6 +221,7 @@ fn bench(models: &[String], max_epochs: Option<usize>) -> Result<()> {
                 "784-32-784, mse, adam, batch 128".into(),
             )?,
             "deep" => run(
+                save,
                 "deep",
                 &DenseAutoencoder::deep().build(&dev)?,
                 x,
@@ -218,6 +232,7 @@ fn bench(models: &[String], max_epochs: Option<usize>) -> Result<()> {
                 "784-128-64-32, mse".into(),
             )?,
             "deep2d" => run(
+                save,
                 "deep2d",
                 &DenseAutoencoder::deep_2d().build(&dev)?,
                 x,
@@ -228,6 +243,7 @@ fn bench(models: &[String], max_epochs: Option<usize>) -> Result<()> {
                 "784-128-64-32-2, mse".into(),
             )?,
             "seed000" => run(
+                save,
                 "seed000",
                 &DenseAutoencoder::seed000().build(&dev)?,
                 x,
@@ -238,6 +254,7 @@ fn bench(models: &[String], max_epochs: Option<usize>) -> Result<()> {
                 "784-500-200-10 relu out, mse".into(),
             )?,
             "conv" => run(
+                save,
                 "conv",
                 &ConvAutoencoder::default().build(&dev)?,
                 x,
@@ -250,6 +267,7 @@ fn bench(models: &[String], max_epochs: Option<usize>) -> Result<()> {
                 "conv 16-32-64 + transposed conv, bce".into(),
             )?,
             "upconv" => run(
+                save,
                 "upconv",
                 &UpConvAutoencoder::default().build(&dev)?,
                 x,
@@ -266,6 +284,7 @@ fn bench(models: &[String], max_epochs: Option<usize>) -> Result<()> {
                 let (xn, xtn) = (noise.with_seed(1).apply(x)?, noise.with_seed(2).apply(xt)?);
                 let ae = UpConvAutoencoder::default().build(&dev)?;
                 let mut row = run(
+                    save,
                     "denoise",
                     &ae,
                     &xn,
@@ -291,6 +310,7 @@ fn bench(models: &[String], max_epochs: Option<usize>) -> Result<()> {
                     .with_loss(Loss::BinaryCrossEntropy)
                     .quiet();
                 let mut row = run(
+                    save,
                     "generate",
                     &ae,
                     &sevens.train_images,

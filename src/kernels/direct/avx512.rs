@@ -1,6 +1,8 @@
 //! The AVX-512 variant: 16-float vectors, 32 registers; blocks of 48
-//! outputs × 8 filters (forward: 24 accumulators) and 3 taps × 8 filters
-//! (kernel gradient), two of the packed 4-filter blocks at a time.
+//! outputs × 8 filters for the forward kernel (24 accumulators, two of the
+//! packed 4-filter blocks at a time) and of 3 taps × 4 filters for the
+//! kernel gradient (with 8 filters LLVM spills its accumulators to the
+//! stack, and it ran at half the speed).
 //!
 //! Loads go through `packed` structs for the reason given in [`super::avx2`].
 
@@ -140,23 +142,20 @@ unsafe fn forward_block<const OB: usize, const NV: usize>(
 /// As for [`conv_image`].
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(super) unsafe fn filter_image(pd: &Padded, c: usize, f: usize, gpad: &[f32], xp: &[f32], dw8: &mut [f32]) {
-    let mut b = 0;
-    while b < f.div_ceil(OBLOCK) {
-        let ob = width(f, b).min(4);
+    for b in 0..f.div_ceil(OBLOCK) {
         let g = &gpad[b * OBLOCK * pd.stride + pd.wp + 1..];
         for i in 0..c {
             for ky in 0..3 {
                 let xrow = &xp[i * pd.stride + ky * pd.wp..];
                 // As in the AVX2 variant: filters c·9·8 apart.
                 let d = &mut dw8[((b * OBLOCK * c + i) * 9 + ky * 3) * 8..];
-                match ob {
-                    1 => filter_block::<1>(g, pd.stride, pd.qp, xrow, d, c * 9 * 8),
-                    4 => filter_block::<4>(g, pd.stride, pd.qp, xrow, d, c * 9 * 8),
-                    _ => filter_block::<8>(g, pd.stride, pd.qp, xrow, d, c * 9 * 8),
+                if f - b * OBLOCK == 1 {
+                    filter_block::<1>(g, pd.stride, pd.qp, xrow, d, c * 9 * 8)
+                } else {
+                    filter_block::<OBLOCK>(g, pd.stride, pd.qp, xrow, d, c * 9 * 8)
                 }
             }
         }
-        b += ob.div_ceil(OBLOCK);
     }
 }
 

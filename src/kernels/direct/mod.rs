@@ -16,8 +16,8 @@
 //!   (AVX-512: 24 of its 32) and runs over input channels and taps; the
 //!   input gradient is the same kernel on the output gradient with the
 //!   kernel flipped and its two channel axes swapped;
-//! * the kernel-gradient kernel holds 3 taps of 4 (AVX2) or 8 (AVX-512)
-//!   filters and runs over the positions of an image.
+//! * the kernel-gradient kernel holds 3 taps of 4 filters and runs over the
+//!   positions of an image.
 //!
 //! [`active`] says which variant runs: the widest the CPU has, or the one
 //! `AUTOENCODERS_CPU_OPS` names (`avx2`, `avx512`; `gemm` for none). Where
@@ -56,8 +56,9 @@ impl Isa {
         [Isa::Avx2, Isa::Avx512].into_iter().filter(|i| i.on_cpu()).collect()
     }
 
+    /// True when this CPU can run the variant.
     #[cfg(target_arch = "x86_64")]
-    fn on_cpu(self) -> bool {
+    pub fn on_cpu(self) -> bool {
         let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
         match self {
             Isa::Avx2 => avx2,
@@ -65,8 +66,9 @@ impl Isa {
         }
     }
 
+    /// True when this CPU can run the variant.
     #[cfg(not(target_arch = "x86_64"))]
-    fn on_cpu(self) -> bool {
+    pub fn on_cpu(self) -> bool {
         false
     }
 
@@ -86,10 +88,8 @@ pub fn active() -> Option<Isa> {
     static ACTIVE: std::sync::OnceLock<Option<Isa>> = std::sync::OnceLock::new();
     *ACTIVE.get_or_init(|| {
         let widest = Isa::available().last().copied();
-        let asked = std::env::var("AUTOENCODERS_CPU_OPS")
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        match asked.as_str() {
+        let asked = super::cpu_ops_env();
+        match asked {
             "gemm" => None,
             "avx2" | "avx512" => {
                 let found = Isa::available().into_iter().find(|i| i.name() == asked);
