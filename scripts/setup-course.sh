@@ -34,16 +34,22 @@ if ! "$python" -c 'import nbclient' 2>/dev/null; then
   exit 1
 fi
 
-echo "== kernel registration (the 'rust' kernel, through scripts/evcxr-kernel.sh)"
+echo "== kernel registration (the 'rust' kernel: scripts/kernel-relay.py, scripts/evcxr-kernel.sh)"
 # evcxr_jupyter's own registration (logos, kernel.js, version.txt: with the
 # latter in place it does not re-register itself at start), then its
-# kernel.json pointed at the wrapper.
+# kernel.json pointed at the relay (fit's progress redrawn in place), run by
+# JupyterLab's Python (it needs pyzmq and jupyter_client), which starts the
+# wrapper (a prepared build folder).
 evcxr_jupyter --install >/dev/null
+if ! "$python" -c 'import zmq, jupyter_client' 2>/dev/null; then
+  echo "setup: $python cannot import zmq and jupyter_client (the kernel's relay needs them); install them there (pip install pyzmq jupyter_client)" >&2
+  exit 1
+fi
 dir="$(jupyter kernelspec list | awk '$1 == "rust" { print $2 }')"
 [ -n "$dir" ] || { echo "setup: evcxr_jupyter --install registered no 'rust' kernel" >&2; exit 1; }
 cat > "$dir/kernel.json.part" <<JSON
 {
-  "argv": ["$root/scripts/evcxr-kernel.sh", "--control_file", "{connection_file}"],
+  "argv": ["$python", "$root/scripts/kernel-relay.py", "$root/scripts/evcxr-kernel.sh", "--control_file", "{connection_file}"],
   "display_name": "Rust",
   "language": "rust",
   "interrupt_mode": "message"

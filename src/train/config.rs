@@ -21,7 +21,9 @@ pub struct TrainConfig {
     /// Print one line per epoch.
     pub verbose: bool,
     /// Within an epoch, show progress (batches done, loss so far, time,
-    /// ETA): in place in a terminal, a line every ten seconds in Jupyter.
+    /// ETA): redrawn in place in a terminal and in Jupyter through the
+    /// course's kernel (scripts/kernel-relay.py), elsewhere a line every ten
+    /// seconds.
     /// Only when `verbose`, and never in quick mode (`cargo test`), where
     /// each epoch stays one line.
     pub progress: bool,

@@ -198,6 +198,7 @@ pub fn fit(
         Some(ck) => Some((ck, checkpoint::DataKey::new(&xs, &ys, validation.as_ref())?)),
         None => None,
     };
+    let mut progress = Progress::new(cfg.verbose && cfg.progress && !crate::runtime::mode().is_quick());
     if let Some((ck, data_key)) = &checkpoints {
         if ck.every == 0 {
             return Err(Error::invalid(
@@ -215,7 +216,7 @@ pub fn fit(
                 }
             }
             if cfg.verbose {
-                println!(
+                progress.say(&format!(
                     "resumed from the checkpoint in {}: {} of {epochs} epochs done{}",
                     ck.dir.display(),
                     resumed.epochs_done,
@@ -224,15 +225,14 @@ pub fn fit(
                     } else {
                         ""
                     }
-                );
+                ));
             }
         }
     }
-    let show_progress = cfg.verbose && cfg.progress && !crate::runtime::mode().is_quick();
     let training_started = Instant::now();
     for epoch in first_epoch..epochs {
         let start = Instant::now();
-        let mut progress = Progress::new(steps);
+        progress.epoch(steps);
         let (mut seen, mut stopped_after) = (0usize, None);
         let saved = snapshot(&all_vars)?;
         if cfg.shuffle {
@@ -262,7 +262,7 @@ pub fn fit(
                 accumulate(&mut sums, name, term, len as f64)?;
             }
             seen += len;
-            if show_progress && progress.due(step + 1) {
+            if progress.due(step + 1) {
                 progress.show(step + 1, sums[0].1.to_scalar::<f32>()? / seen as f32);
             }
             let last_batch = epoch + 1 == epochs && step + 1 == steps;
@@ -294,7 +294,7 @@ pub fn fit(
             )));
         }
         history.loss.push(loss);
-        let mut line = format!("{}Epoch {}/{epochs}", progress.end(), epoch + 1);
+        let mut line = format!("Epoch {}/{epochs}", epoch + 1);
         if let Some(done) = stopped_after {
             line.push_str(&format!(" (batches 1-{done} of {steps})"));
         }
@@ -314,7 +314,7 @@ pub fn fit(
         let secs = start.elapsed().as_secs_f32();
         history.seconds.push(secs);
         if cfg.verbose {
-            println!("{line} - {secs:.1}s");
+            progress.say(&format!("{line} - {secs:.1}s"));
         }
         let complete = stopped_after.is_none_or(|done| done == steps);
         let due = |ck: &checkpoint::Checkpoints| complete && ((epoch + 1) % ck.every == 0 || epoch + 1 == epochs);
@@ -341,7 +341,7 @@ pub fn fit(
                 epoch + 1
             );
             if cfg.verbose {
-                println!("{why}");
+                progress.say(&why);
             }
             history.stopped = Some(why);
             break;

@@ -1,76 +1,140 @@
-//! `fit`'s progress within an epoch, Keras-style:
-//! `  120/469 [=====>..............] - loss: 0.0213 - 12s - ETA 34s`.
+//! What `fit` prints: a line per epoch and, within an epoch, Keras-style
+//! progress: `  120/469 [=====>..............] - loss: 0.0213 - 12s - ETA 34s`.
 //!
-//! In a terminal the line is rewritten in place (a carriage return) at most
-//! twice a second and replaced by the epoch's summary line. evcxr passes a
-//! notebook cell's output on to Jupyter one whole line at a time, so an
-//! in-place line would only appear with the summary: there (and wherever
-//! stdout is not a terminal) a full progress line is printed every ten
-//! seconds instead, which Jupyter shows as it comes.
+//! Where the progress line is redrawn depends on where the output goes:
+//! - a terminal: one line rewritten in place (a carriage return) at most
+//!   twice a second, replaced by the epoch's summary line;
+//! - Jupyter through the course's kernel (scripts/kernel-relay.py, which sets
+//!   `AUTOENCODERS_JUPYTER_RELAY=1`): the fit's lines are marked for one
+//!   Jupyter display that the relay redraws, the live line below the finished
+//!   ones, also twice a second. evcxr alone passes a cell's output on one whole
+//!   line at a time and Jupyter cannot rewrite a finished line, hence the relay;
+//! - anywhere else (a pipe, a kernel without the relay): a full progress line
+//!   every ten seconds.
+//!
+//! Without progress (quiet, `no_progress()`, quick mode) the epoch lines are
+//! plain lines everywhere.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// How often the line is rewritten in place, at most.
+/// How often the line is redrawn in place, at most.
 const IN_PLACE_EVERY: Duration = Duration::from_millis(500);
-/// How often a full progress line is printed where lines cannot be rewritten.
+/// How often a full progress line is printed where lines cannot be redrawn.
 const LINE_EVERY: Duration = Duration::from_secs(10);
 /// Characters of the bar between the brackets.
 const WIDTH: usize = 20;
+/// The start of a line marked for the relay (an APC escape sequence, which
+/// terminals do not show); scripts/kernel-relay.py reads the same mark.
+const MARK: &str = "\x1b_autoencoders;";
+/// The end of the mark.
+const MARK_END: &str = "\x1b\\";
 
-/// The progress of one epoch.
+/// Where the fit's lines go.
+#[derive(Debug, Clone, PartialEq)]
+enum Shown {
+    /// Plain lines, no progress within an epoch.
+    Plain,
+    /// A terminal: one line redrawn in place.
+    Terminal,
+    /// Marked lines for the relay's Jupyter display with this id.
+    Relay(String),
+    /// A full progress line now and then.
+    Lines,
+}
+
+/// The output of one `fit`: its lines and each epoch's progress.
 pub(crate) struct Progress {
+    shown: Shown,
     steps: usize,
     started: Instant,
     last: Option<Instant>,
-    /// Rewrite one line (a terminal) or print a line at a time.
-    in_place: bool,
-    /// Characters of the in-place line on screen (0: none shown).
-    shown: usize,
+    /// Characters of the in-place line on a terminal (0: none shown).
+    on_screen: usize,
 }
 
 impl Progress {
-    /// Progress of an epoch of `steps` batches, started now; in place when
-    /// stdout is a terminal.
-    pub(crate) fn new(steps: usize) -> Self {
+    /// The output of a fit; with `progress`, progress within each epoch
+    /// where stdout leads (see the module's docs).
+    pub(crate) fn new(progress: bool) -> Self {
+        static FITS: AtomicUsize = AtomicUsize::new(0);
+        let shown = if !progress {
+            Shown::Plain
+        } else if std::io::stdout().is_terminal() {
+            Shown::Terminal
+        } else if std::env::var("AUTOENCODERS_JUPYTER_RELAY").is_ok_and(|v| v == "1") {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let n = FITS.fetch_add(1, Ordering::Relaxed);
+            Shown::Relay(format!("autoencoders-fit-{}-{nanos}-{n}", std::process::id()))
+        } else {
+            Shown::Lines
+        };
         Progress {
-            steps,
+            shown,
+            steps: 0,
             started: Instant::now(),
             last: None,
-            in_place: std::io::stdout().is_terminal(),
-            shown: 0,
+            on_screen: 0,
         }
+    }
+
+    /// Starts an epoch of `steps` batches.
+    pub(crate) fn epoch(&mut self, steps: usize) {
+        self.steps = steps;
+        self.started = Instant::now();
+        self.last = None;
     }
 
     /// True when an update is due after batch `done`.
     pub(crate) fn due(&self, done: usize) -> bool {
-        let every = if self.in_place { IN_PLACE_EVERY } else { LINE_EVERY };
+        let every = match self.shown {
+            Shown::Plain => return false,
+            Shown::Lines => LINE_EVERY,
+            Shown::Terminal | Shown::Relay(_) => IN_PLACE_EVERY,
+        };
         done < self.steps && self.last.is_none_or(|t| t.elapsed() >= every) && self.started.elapsed() >= every
     }
 
     /// Shows `done` of the epoch's batches and the mean loss so far.
     pub(crate) fn show(&mut self, done: usize, loss: f32) {
-        let elapsed = self.started.elapsed().as_secs_f32();
-        let text = line(done, self.steps, loss, elapsed);
-        if self.in_place {
-            print!("\r{text}");
-            self.shown = self.shown.max(text.chars().count());
-        } else {
-            println!("  {text}");
+        let text = line(done, self.steps, loss, self.started.elapsed().as_secs_f32());
+        match &self.shown {
+            Shown::Plain => return,
+            Shown::Terminal => {
+                print!("\r{text}");
+                self.on_screen = self.on_screen.max(text.chars().count());
+            }
+            Shown::Relay(id) => println!("{}", marked("live", id, &format!("  {text}"))),
+            Shown::Lines => println!("  {text}"),
         }
         let _ = std::io::stdout().flush();
         self.last = Some(Instant::now());
     }
 
-    /// What to print before the epoch's summary line: when an in-place line
-    /// is on screen, a carriage return, blanks over it and another carriage
-    /// return, so that the summary replaces it.
-    pub(crate) fn end(&self) -> String {
-        if self.shown == 0 {
-            return String::new();
+    /// Prints one of the fit's lines (an epoch's summary, a notice): on a
+    /// terminal over the in-place line, for the relay into the display, where
+    /// it replaces the live line.
+    pub(crate) fn say(&mut self, text: &str) {
+        match &self.shown {
+            Shown::Relay(id) => println!("{}", marked("line", id, text)),
+            _ if self.on_screen > 0 => {
+                println!("\r{}\r{text}", " ".repeat(self.on_screen));
+                self.on_screen = 0;
+            }
+            _ => println!("{text}"),
         }
-        format!("\r{}\r", " ".repeat(self.shown))
+        let _ = std::io::stdout().flush();
     }
+}
+
+/// A line marked for the relay: `kind` is `live` (redrawn) or `line`
+/// (finished); newlines in `text` become spaces, since the relay reads a
+/// line at a time.
+fn marked(kind: &str, id: &str, text: &str) -> String {
+    format!("{MARK}{kind};{id}{MARK_END}{}", text.replace(['\n', '\r'], " "))
 }
 
 /// The progress line's text.
@@ -92,6 +156,13 @@ pub(crate) fn line(done: usize, steps: usize, loss: f32, elapsed: f32) -> String
 mod tests {
     use super::*;
 
+    fn with(shown: Shown, steps: usize) -> Progress {
+        let mut p = Progress::new(false);
+        p.shown = shown;
+        p.epoch(steps);
+        p
+    }
+
     #[test]
     fn the_line_shows_batches_bar_loss_time_and_eta() {
         let l = line(120, 469, 0.02134, 12.0);
@@ -107,21 +178,40 @@ mod tests {
     }
 
     #[test]
-    fn a_fresh_epoch_is_not_due_at_once_and_the_end_replaces_only_an_in_place_line() {
-        let mut p = Progress::new(100);
-        p.in_place = true;
-        assert!(!p.due(1), "no line in the first half second");
-        assert_eq!(p.end(), "");
-        p.show(1, 0.1);
-        let end = p.end();
+    fn updates_are_due_twice_a_second_where_redrawn_every_ten_seconds_elsewhere_never_when_plain() {
+        for shown in [Shown::Terminal, Shown::Relay("d".into()), Shown::Lines, Shown::Plain] {
+            let mut p = with(shown.clone(), 100);
+            assert!(!p.due(1), "{shown:?}: nothing in the epoch's first half second");
+            p.started -= Duration::from_millis(600);
+            assert_eq!(
+                p.due(1),
+                matches!(shown, Shown::Terminal | Shown::Relay(_)),
+                "{shown:?}"
+            );
+            p.started -= Duration::from_secs(10);
+            assert_eq!(p.due(1), shown != Shown::Plain, "{shown:?}");
+            assert!(!p.due(100), "{shown:?}: the last batch leaves the line to the summary");
+        }
+    }
+
+    #[test]
+    fn relay_lines_carry_the_mark_the_relay_reads_and_stay_one_line() {
+        let l = marked("live", "fit-1", "  3/9 [..]\nsecond");
+        assert_eq!(l, "\x1b_autoencoders;live;fit-1\x1b\\  3/9 [..] second");
+        let relay = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kernel-relay.py"))
+            .expect("scripts/kernel-relay.py");
         assert!(
-            end.starts_with('\r') && end.ends_with('\r') && end.trim().is_empty() && end.len() > 40,
-            "{end:?}"
+            relay.contains(r#"MARK = "\x1b_autoencoders;""#) && relay.contains(r#"END = "\x1b\\""#),
+            "the relay's mark differs from {MARK:?} … {MARK_END:?}"
         );
-        assert!(!p.due(100), "the last batch leaves the line to the epoch's summary");
-        let mut lines = Progress::new(100);
-        lines.in_place = false;
-        lines.show(1, 0.1);
-        assert_eq!(lines.end(), "", "full lines need no clearing");
+    }
+
+    #[test]
+    fn a_summary_clears_the_terminal_line_once() {
+        let mut p = with(Shown::Terminal, 100);
+        p.show(1, 0.1);
+        assert!(p.on_screen > 40);
+        p.say("Epoch 1/1 - loss: 0.1000");
+        assert_eq!(p.on_screen, 0, "the next summary needs no clearing");
     }
 }
