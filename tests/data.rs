@@ -22,8 +22,30 @@ fn idx_labels(n: u32, magic: u32) -> Vec<u8> {
     b
 }
 
+/// A temporary folder holding a small data set, removed when dropped.
+struct Crafted(PathBuf);
+
+impl std::ops::Deref for Crafted {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Crafted {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Crafted {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A folder with a valid small data set; `tweak` may break one file.
-fn crafted(name: &str, tweak: impl Fn(&Path)) -> PathBuf {
+fn crafted(name: &str, tweak: impl Fn(&Path)) -> Crafted {
     let dir = std::env::temp_dir().join(format!("ae-data-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -32,7 +54,7 @@ fn crafted(name: &str, tweak: impl Fn(&Path)) -> PathBuf {
     std::fs::write(dir.join("t10k-images-idx3-ubyte"), idx_images(4, 0x803)).unwrap();
     std::fs::write(dir.join("t10k-labels-idx1-ubyte"), idx_labels(4, 0x801)).unwrap();
     tweak(&dir);
-    dir
+    Crafted(dir)
 }
 
 #[test]

@@ -276,6 +276,7 @@ fn save_and_load_round_trip() {
     let d = (Model::forward(&a, &xs).unwrap() - Model::forward(&b, &xs).unwrap()).unwrap();
     assert_eq!(scalar(&d.abs().unwrap().max_all().unwrap()), 0.0);
     assert!(b.load("/nonexistent/w.safetensors").is_err());
+    let _ = std::fs::remove_file(&path);
 }
 
 #[test]
@@ -311,6 +312,7 @@ fn figures_render_and_save_atomically() {
     .is_err());
     assert!(image_rows(&[&Tensor::zeros((2, 10), DType::F32, &Device::Cpu).unwrap()], 2).is_err());
     assert!(line_chart("nan", "x", "y", &[("s", &[f32::NAN])]).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
