@@ -16,18 +16,22 @@ sets for the kernel):
 
     ESC _ autoencoders;live;DISPLAY_ID ESC \\ TEXT    the line being redrawn
     ESC _ autoencoders;line;DISPLAY_ID ESC \\ TEXT    a finished line
+    ESC _ autoencoders;end;DISPLAY_ID ESC \\          no live line any more
 
 Those become one Jupyter display per DISPLAY_ID (display_data, then
 update_display_data): its finished lines with the live one below them, as a
 terminal shows them. Shell, control, stdin and heartbeat go to the kernel
-directly. The relay ends when the kernel ends, with its exit status.
+directly. The relay ends when the kernel ends, with its exit status (128 + N
+when a signal N ended it).
 """
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 
 import zmq
 from jupyter_client.session import Session
@@ -44,14 +48,24 @@ def free_port(ip):
 
 
 def end_with_parent():
-    """In the kernel's process: end it when the relay dies (Linux), so that a
-    killed relay leaves no kernel behind holding its slot."""
+    """What the kernel's process runs before it starts: end it when the relay
+    dies (Linux), so that a killed relay leaves no kernel behind holding its
+    slot. libc's prctl is looked up here, in the relay; the child only calls it."""
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        prctl = None
+    relay_pid = os.getpid()
+
+    def in_child():
+        if prctl is not None:
+            prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != relay_pid:  # the relay died before that
+            os._exit(1)
+
+    return in_child
 
 
 def parse(text):
@@ -60,7 +74,7 @@ def parse(text):
         return None
     head, sep, body = text[len(MARK):].partition(END)
     kind, _, display_id = head.partition(";")
-    if not sep or kind not in ("live", "line") or not display_id:
+    if not sep or kind not in ("live", "line", "end") or not display_id:
         return None
     return kind, display_id, body.rstrip("\n")
 
@@ -73,9 +87,11 @@ class Displays:
         self.keep = keep
 
     def update(self, kind, display_id, text):
-        """(message type, text) to publish for a marked line."""
+        """(message type, text) to publish for a marked line, or None."""
         new = display_id not in self.shown
         if new:
+            if kind == "end":
+                return None
             if len(self.shown) >= self.keep:
                 self.shown.pop(next(iter(self.shown)))
             self.shown[display_id] = [[], None]
@@ -83,13 +99,16 @@ class Displays:
         if kind == "line":
             lines.append(text)
             entry[1] = None
-        else:
+        elif kind == "live":
             entry[1] = text
+        else:
+            entry[1] = None
         shown = lines + ([entry[1]] if entry[1] is not None else [])
         return ("display_data" if new else "update_display_data"), "\n".join(shown)
 
 
 def relay(inner, outer, session, displays):
+    """Passes one message of the kernel's on, a marked line as a display."""
     frames = inner.recv_multipart()
     if not any(MARK_JSON in f for f in frames[-4:]):
         outer.send_multipart(frames)
@@ -97,23 +116,27 @@ def relay(inner, outer, session, displays):
     try:
         idents, parts = session.feed_identities(frames, copy=True)
         msg = session.deserialize(parts, content=True)
-    except Exception:  # not a message this relay can read: pass it on as it is
+        marked = None
+        if msg["header"].get("msg_type") == "stream":
+            marked = parse(msg["content"].get("text", ""))
+        if marked is None:
+            outer.send_multipart(frames)
+            return
+        kind, display_id, text = marked
+        update = displays.update(kind, display_id, text)
+        if update is None:
+            return
+        msg_type, shown = update
+        content = {
+            "data": {"text/plain": shown},
+            "metadata": {},
+            "transient": {"display_id": display_id},
+        }
+        session.session = msg["header"].get("session", session.session)
+        session.send(outer, msg_type, content, parent=msg["parent_header"], ident=idents)
+    except Exception as e:  # a message this relay cannot read or rewrite: pass it on as it is
+        print(f"kernel-relay: passed a message on unchanged: {e!r}", file=sys.stderr)
         outer.send_multipart(frames)
-        return
-    marked = None
-    if msg["header"].get("msg_type") == "stream":
-        marked = parse(msg["content"].get("text", ""))
-    if marked is None:
-        outer.send_multipart(frames)
-        return
-    kind, display_id, text = marked
-    msg_type, shown = displays.update(kind, display_id, text)
-    content = {
-        "data": {"text/plain": shown},
-        "metadata": {},
-        "transient": {"display_id": display_id},
-    }
-    session.send(outer, msg_type, content, parent=msg["parent_header"], ident=idents)
 
 
 def main(argv):
@@ -130,11 +153,16 @@ def main(argv):
         # Only TCP ports can be moved; run the kernel as it is.
         os.execvp(argv[0], argv)
 
+    # The kernel's copy of the connection file holds the key: a private
+    # folder, a file only the user reads, removed once the kernel has read it.
     inner_info = dict(info, iopub_port=free_port(ip))
-    inner_file = connection_file + ".relay.json"
-    with open(inner_file + ".part", "w") as f:
+    inner_dir = tempfile.mkdtemp(prefix="autoencoders-relay-")
+    inner_file = os.path.join(inner_dir, "connection.json")
+    with os.fdopen(os.open(inner_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
         json.dump(inner_info, f)
-    os.replace(inner_file + ".part", inner_file)
+
+    def forget_inner_file():
+        shutil.rmtree(inner_dir, ignore_errors=True)
 
     key = info.get("key", "").encode()
     scheme = info.get("signature_scheme", "hmac-sha256")
@@ -151,10 +179,10 @@ def main(argv):
     command = list(argv)
     command[at + 1] = inner_file
     env = dict(os.environ, AUTOENCODERS_JUPYTER_RELAY="1")
+    kernel = subprocess.Popen(command, env=env, preexec_fn=end_with_parent())
     # Interrupts arrive as messages (interrupt_mode "message"); a stray SIGINT
     # must not end the relay while the kernel runs on.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    kernel = subprocess.Popen(command, env=env, preexec_fn=end_with_parent)
 
     def stop(signum, _frame):
         kernel.send_signal(signum)
@@ -167,6 +195,7 @@ def main(argv):
     try:
         while kernel.poll() is None:
             if poller.poll(200):
+                forget_inner_file()  # the kernel publishes: it has read the file
                 while inner.poll(0):
                     relay(inner, outer, session, displays)
         while inner.poll(100):
@@ -174,14 +203,12 @@ def main(argv):
     finally:
         if kernel.poll() is None:
             kernel.terminate()
-        try:
-            os.remove(inner_file)
-        except OSError:
-            pass
+        forget_inner_file()
         outer.close()
         inner.close()
         ctx.term()
-    return kernel.returncode
+    code = kernel.wait()
+    return 128 - code if code < 0 else code
 
 
 if __name__ == "__main__":

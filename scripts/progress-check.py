@@ -4,16 +4,20 @@ installed `rust` kernel (scripts/kernel-relay.py).
 
     .venv/bin/python scripts/progress-check.py [--no-browser]
 
-Both parts train a dense autoencoder on MNIST for three epochs at full budget
-(not quick mode).
+0. The relay's rules (scripts/kernel-relay.py's parse and Displays), on
+   marked lines made here: live lines redrawn, a finished line replacing the
+   live one, an `end` dropping it, malformed marks left as text.
+
+The next two parts train a dense autoencoder on MNIST for three epochs at
+full budget (not quick mode).
 
 1. The kernel's messages: the kernel started headlessly (jupyter_client), every
    message it publishes read. Passes when the fit's output is one display that
-   was redrawn at least twice with a live progress line (batches, loss, ETA),
+   was created once and then redrawn at least twice with a live progress line (batches, loss, ETA),
    whose last state is the three epoch lines and nothing else, and when no
    marked line leaked out as text.
-2. In JupyterLab in headless Chromium (skipped with --no-browser or without
-   chromium): a notebook with the same cells run in the page, the fit cell's
+2. In JupyterLab in headless Chromium (skipped with --no-browser; fails
+   without chromium): a notebook with the same cells run in the page, the fit cell's
    outputs read from the page four times a second. Passes when the fit cell
    never shows more than one output, its text changed at least twice while
    showing a progress line, and it ends as the three epoch lines. Screenshots
@@ -23,9 +27,11 @@ Prints what it saw; exit status 1 on a failure.
 """
 import asyncio
 import base64
+import importlib.util
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -67,6 +73,28 @@ def epoch_lines(text):
     return len(lines) == 3 and all(l.startswith(f"Epoch {k}/3 - loss: ") for k, l in enumerate(lines, 1))
 
 
+def relay_rules():
+    """Part 0: the relay's reading of marked lines; returns the failures."""
+    spec = importlib.util.spec_from_file_location("relay", os.path.join(ROOT, "scripts", "kernel-relay.py"))
+    relay = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(relay)
+    mark = lambda kind, text="": f"\x1b_autoencoders;{kind};d1\x1b\\{text}\n"
+    d, got = relay.Displays(), []
+    for kind, text in [("end", ""), ("live", "  1/9"), ("live", "  5/9"), ("line", "Epoch 1/2"),
+                       ("live", "  2/9"), ("end", "")]:
+        got.append(d.update(*relay.parse(mark(kind, text))))
+    want = [None, ("display_data", "  1/9"), ("update_display_data", "  5/9"),
+            ("update_display_data", "Epoch 1/2"), ("update_display_data", "Epoch 1/2\n  2/9"),
+            ("update_display_data", "Epoch 1/2")]
+    failures = [] if got == want else [f"the relay's displays went {got}, expected {want}"]
+    for text in ["plain text\n", "\x1b_autoencoders;live;d1 no end", "\x1b_autoencoders;other;d1\x1b\\x",
+                 "\x1b_autoencoders;live;\x1b\\x"]:
+        if relay.parse(text) is not None:
+            failures.append(f"the relay took {text!r} for a marked line")
+    print("relay rules: " + ("ok" if not failures else "FAILED"))
+    return failures
+
+
 def kernel_messages(env):
     """Part 1: the messages the kernel publishes; returns the failures."""
     km, kc = start_new_kernel(kernel_name="rust", cwd=os.path.join(ROOT, "notebooks"), env=env)
@@ -99,6 +127,8 @@ def kernel_messages(env):
         failures.append(f"expected one display for the fit, saw display ids {sorted(map(str, ids))}")
     if not displays or displays[0][1]["msg_type"] != "display_data":
         failures.append("the fit's display was not created first (display_data)")
+    elif any(m["msg_type"] != "update_display_data" for _, m in displays[1:]):
+        failures.append("the fit's display was created more than once: outputs would stack up")
     if len(live) < 2:
         failures.append(f"the progress line was redrawn {len(live)} times; expected at least 2")
     if displays and not epoch_lines(displays[-1][1]["content"]["data"]["text/plain"]):
@@ -151,6 +181,12 @@ class Page:
             f.write(base64.b64decode(shot["data"]))
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def wait_for(url, seconds):
     for _ in range(seconds * 4):
         try:
@@ -200,8 +236,7 @@ def browser(env):
     lab = os.path.join(ROOT, ".venv", "bin", "jupyter-lab")
     lab = lab if os.path.exists(lab) else shutil.which("jupyter-lab")
     if not chrome or not lab:
-        print("browser: skipped (no chromium or no JupyterLab)")
-        return []
+        return ["no chromium or no JupyterLab (install chromium, or run with --no-browser)"]
     work = tempfile.mkdtemp()
     nb_path = os.path.join(ROOT, "notebooks", ".progress-check.ipynb")
     notebook = {
@@ -216,14 +251,14 @@ def browser(env):
     os.makedirs(settings)
     with open(os.path.join(settings, "tracker.jupyterlab-settings"), "w") as f:
         f.write('{"windowingMode": "none"}')
-    port, debug_port, token = 20000 + os.getpid() % 20000, 40000 + os.getpid() % 20000, f"check{os.getpid()}"
+    port, debug_port, token = free_port(), free_port(), f"check{os.getpid()}"
     lab_env = dict(env, JUPYTERLAB_SETTINGS_DIR=os.path.join(work, "settings"),
                    JUPYTER_RUNTIME_DIR=os.path.join(work, "runtime"))
     procs = []
     try:
         procs.append(subprocess.Popen(
             [lab, "--no-browser", "--allow-root", f"--port={port}", f"--ServerApp.token={token}",
-             "--ContentsManager.allow_hidden=True", "--LabApp.expose_app_in_browser=True",
+             "--ServerApp.port_retries=0", "--ContentsManager.allow_hidden=True", "--LabApp.expose_app_in_browser=True",
              f"--notebook-dir={ROOT}"],
             env=lab_env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "lab.log"), "w")))
         wait_for(f"http://127.0.0.1:{port}/api/status?token={token}", 60)
@@ -278,7 +313,8 @@ def browser(env):
 
 def main():
     env = {k: v for k, v in os.environ.items() if k != "AUTOENCODERS_QUICK"}
-    failures = [f"kernel: {f}" for f in kernel_messages(env)]
+    failures = [f"relay: {f}" for f in relay_rules()]
+    failures += [f"kernel: {f}" for f in kernel_messages(env)]
     if "--no-browser" not in sys.argv[1:]:
         failures += [f"browser: {f}" for f in browser(env)]
     for f in failures:

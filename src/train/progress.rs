@@ -50,7 +50,8 @@ pub(crate) struct Progress {
     steps: usize,
     started: Instant,
     last: Option<Instant>,
-    /// Characters of the in-place line on a terminal (0: none shown).
+    /// Characters of the in-place line on a terminal, or 1 while the relay's
+    /// display shows a live line (0: none shown).
     on_screen: usize,
 }
 
@@ -104,10 +105,15 @@ impl Progress {
         match &self.shown {
             Shown::Plain => return,
             Shown::Terminal => {
-                print!("\r{text}");
+                // Padded to the longest line shown, so no characters of a
+                // longer one stay behind.
+                print!("\r{text:<width$}", width = self.on_screen);
                 self.on_screen = self.on_screen.max(text.chars().count());
             }
-            Shown::Relay(id) => println!("{}", marked("live", id, &format!("  {text}"))),
+            Shown::Relay(id) => {
+                println!("{}", marked("live", id, &format!("  {text}")));
+                self.on_screen = 1;
+            }
             Shown::Lines => println!("  {text}"),
         }
         let _ = std::io::stdout().flush();
@@ -120,18 +126,32 @@ impl Progress {
     pub(crate) fn say(&mut self, text: &str) {
         match &self.shown {
             Shown::Relay(id) => println!("{}", marked("line", id, text)),
-            _ if self.on_screen > 0 => {
-                println!("\r{}\r{text}", " ".repeat(self.on_screen));
-                self.on_screen = 0;
-            }
+            _ if self.on_screen > 0 => println!("\r{}\r{text}", " ".repeat(self.on_screen)),
             _ => println!("{text}"),
+        }
+        self.on_screen = 0;
+        let _ = std::io::stdout().flush();
+    }
+}
+
+impl Drop for Progress {
+    /// A fit that ends with an error mid-epoch leaves no progress line behind:
+    /// the relay's display drops its live line, a terminal ends the line so the
+    /// error starts on its own.
+    fn drop(&mut self) {
+        if self.on_screen == 0 {
+            return;
+        }
+        match &self.shown {
+            Shown::Relay(id) => println!("{}", marked("end", id, "")),
+            _ => println!(),
         }
         let _ = std::io::stdout().flush();
     }
 }
 
-/// A line marked for the relay: `kind` is `live` (redrawn) or `line`
-/// (finished); newlines in `text` become spaces, since the relay reads a
+/// A line marked for the relay: `kind` is `live` (redrawn), `line`
+/// (finished) or `end` (no live line any more); newlines in `text` become spaces, since the relay reads a
 /// line at a time.
 fn marked(kind: &str, id: &str, text: &str) -> String {
     format!("{MARK}{kind};{id}{MARK_END}{}", text.replace(['\n', '\r'], " "))
@@ -213,5 +233,10 @@ mod tests {
         assert!(p.on_screen > 40);
         p.say("Epoch 1/1 - loss: 0.1000");
         assert_eq!(p.on_screen, 0, "the next summary needs no clearing");
+        let mut relay = with(Shown::Relay("d".into()), 100);
+        relay.show(1, 0.1);
+        assert_eq!(relay.on_screen, 1, "a live line for the drop to end if fit fails");
+        relay.say("Epoch 1/1 - loss: 0.1000");
+        assert_eq!(relay.on_screen, 0, "the finished line replaced it");
     }
 }
