@@ -287,6 +287,13 @@ def browser(env):
             p.terminate()
             p.wait()
         os.remove(nb_path)
+        # JupyterLab's checkpoint of the notebook it opened.
+        checkpoints = os.path.join(ROOT, "notebooks", ".ipynb_checkpoints")
+        try:
+            os.remove(os.path.join(checkpoints, ".progress-check-checkpoint.ipynb"))
+            os.rmdir(checkpoints)
+        except OSError:
+            pass
         shutil.rmtree(work, ignore_errors=True)
     failures = [problem] if problem else []
     most = max((len(o) for _, o in samples), default=0)
