@@ -18,7 +18,9 @@ sets for the kernel):
     ESC _ autoencoders;line;DISPLAY_ID ESC \\ TEXT    a finished line
     ESC _ autoencoders;end;DISPLAY_ID ESC \\          no live line any more
 
-Those become one Jupyter display per DISPLAY_ID (display_data, then
+(Text a cell printed without a newline just before `fit` arrives on the same
+line as the mark: it is passed on as text of its own.) Those become one
+Jupyter display per DISPLAY_ID (display_data, then
 update_display_data): its finished lines with the live one below them, as a
 terminal shows them. Shell, control, stdin and heartbeat go to the kernel
 directly. The relay ends when the kernel ends, with its exit status (128 + N
@@ -69,14 +71,17 @@ def end_with_parent():
 
 
 def parse(text):
-    """(kind, display id, text) of a marked line, or None."""
-    if not text.startswith(MARK):
+    """(text before the mark, kind, display id, text) of a marked line, or None.
+    A mark may follow text that a cell printed without a newline just before
+    `fit` started; that text is kept."""
+    at = text.find(MARK)
+    if at < 0:
         return None
-    head, sep, body = text[len(MARK):].partition(END)
+    head, sep, body = text[at + len(MARK):].partition(END)
     kind, _, display_id = head.partition(";")
     if not sep or kind not in ("live", "line", "end") or not display_id:
         return None
-    return kind, display_id, body.rstrip("\n")
+    return text[:at], kind, display_id, body.rstrip("\n")
 
 
 class Displays:
@@ -122,8 +127,12 @@ def relay(inner, outer, session, displays):
         if marked is None:
             outer.send_multipart(frames)
             return
-        kind, display_id, text = marked
+        before, kind, display_id, text = marked
+        session.session = msg["header"].get("session", session.session)
         update = displays.update(kind, display_id, text)
+        if before:
+            content = {"name": msg["content"].get("name", "stdout"), "text": before + "\n"}
+            session.send(outer, "stream", content, parent=msg["parent_header"], ident=idents)
         if update is None:
             return
         msg_type, shown = update
@@ -132,7 +141,6 @@ def relay(inner, outer, session, displays):
             "metadata": {},
             "transient": {"display_id": display_id},
         }
-        session.session = msg["header"].get("session", session.session)
         session.send(outer, msg_type, content, parent=msg["parent_header"], ident=idents)
     except Exception as e:  # a message this relay cannot read or rewrite: pass it on as it is
         print(f"kernel-relay: passed a message on unchanged: {e!r}", file=sys.stderr)

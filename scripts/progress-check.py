@@ -6,7 +6,8 @@ installed `rust` kernel (scripts/kernel-relay.py).
 
 0. The relay's rules (scripts/kernel-relay.py's parse and Displays), on
    marked lines made here: live lines redrawn, a finished line replacing the
-   live one, an `end` dropping it, malformed marks left as text.
+   live one, an `end` dropping it, malformed marks left as text, text
+   printed just before a mark kept.
 
 The next two parts train a dense autoencoder on MNIST for three epochs at
 full budget (not quick mode).
@@ -14,8 +15,9 @@ full budget (not quick mode).
 1. The kernel's messages: the kernel started headlessly (jupyter_client), every
    message it publishes read. Passes when the fit's output is one display that
    was created once and then redrawn at least twice with a live progress line (batches, loss, ETA),
-   whose last state is the three epoch lines and nothing else, and when no
-   marked line leaked out as text.
+   whose last state is the three epoch lines and nothing else, when no
+   marked line leaked out as text, and when a one-epoch fit right after
+   `print!` without a newline shows that text, then its display.
 2. In JupyterLab in headless Chromium (skipped with --no-browser; fails
    without chromium): a notebook with the same cells run in the page, the fit cell's
    outputs read from the page four times a second. Passes when the fit cell
@@ -50,6 +52,11 @@ CELLS = [
     "let history = fit(&ae, &data.train_images, &data.train_images, None,\n"
     "                  &TrainConfig::default().with_epochs(3))?;",
 ]
+# A fit started right after text printed without a newline (part 1): the
+# relay keeps the text and still makes the display.
+AFTER_PRINT = ('print!("Training: ");\n'
+               "fit(&ae, &data.train_images.narrow(0, 0, 512)?, &data.train_images.narrow(0, 0, 512)?, None,\n"
+               "    &TrainConfig::default().with_epochs(1))?;")
 
 
 def run(kc, code, timeout=600):
@@ -82,11 +89,14 @@ def relay_rules():
     d, got = relay.Displays(), []
     for kind, text in [("end", ""), ("live", "  1/9"), ("live", "  5/9"), ("line", "Epoch 1/2"),
                        ("live", "  2/9"), ("end", "")]:
-        got.append(d.update(*relay.parse(mark(kind, text))))
+        got.append(d.update(*relay.parse(mark(kind, text))[1:]))
     want = [None, ("display_data", "  1/9"), ("update_display_data", "  5/9"),
             ("update_display_data", "Epoch 1/2"), ("update_display_data", "Epoch 1/2\n  2/9"),
             ("update_display_data", "Epoch 1/2")]
     failures = [] if got == want else [f"the relay's displays went {got}, expected {want}"]
+    after_print = relay.parse("Training: " + mark("live", "  3/9"))
+    if after_print != ("Training: ", "live", "d1", "  3/9"):
+        failures.append(f"a mark after printed text read as {after_print}, expected the text kept before it")
     for text in ["plain text\n", "\x1b_autoencoders;live;d1 no end", "\x1b_autoencoders;other;d1\x1b\\x",
                  "\x1b_autoencoders;live;\x1b\\x"]:
         if relay.parse(text) is not None:
@@ -106,6 +116,7 @@ def kernel_messages(env):
                 texts = [m["content"] for _, m in seen if m["msg_type"] in ("error", "stream")]
                 return [f"a set-up cell failed: {code!r}: {texts}"]
         status, seen = run(kc, CELLS[-1])
+        _, after_print = run(kc, AFTER_PRINT)
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=False)
@@ -135,6 +146,13 @@ def kernel_messages(env):
         failures.append(f"the display's last state is not the three epoch lines: {displays[-1][1]['content']}")
     if leaked:
         failures.append(f"marked lines leaked out as text: {leaked[:2]}")
+    texts = [m["content"]["text"] for _, m in after_print if m["msg_type"] == "stream"]
+    shown = [m["content"]["data"]["text/plain"] for _, m in after_print
+             if m["msg_type"] in ("display_data", "update_display_data")]
+    print(f"kernel: a fit after print! without a newline: text {texts}, display ends {shown[-1:]!r}")
+    if texts != ["Training: \n"] or not shown or not shown[-1].startswith("Epoch 1/1 - loss: "):
+        failures.append(f"a fit right after print!(\"Training: \") showed text {texts} and displays {shown[-1:]}; "
+                        "expected the text on its own line, then the fit's display")
     return failures
 
 
