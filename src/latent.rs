@@ -26,6 +26,29 @@ pub fn prior_samples(n: usize, latent_dim: usize, seed: u64, dev: &Device) -> Re
     Ok(Tensor::from_vec(v, (n, latent_dim), &Device::Cpu)?.to_device(dev)?)
 }
 
+/// `n` codes of `dim` numbers, each drawn uniformly from `[low, high)`, the
+/// same for the same `seed`: seed 004's random codes (`[0, 5)`) and its
+/// uniform PCA coordinates (`[-7.5, 7.5)`).
+///
+/// # Shapes
+/// `-> (n, dim)`.
+pub fn uniform_samples(n: usize, dim: usize, (low, high): (f32, f32), seed: u64, dev: &Device) -> Result<Tensor> {
+    if n == 0 || dim == 0 {
+        return Err(Error::invalid(format!(
+            "uniform_samples: {n} samples of {dim} numbers is empty; ask for at least one of each"
+        )));
+    }
+    if !(low.is_finite() && high.is_finite() && low < high) {
+        return Err(Error::invalid(format!(
+            "uniform_samples: the range [{low}, {high}) is empty or not finite; give low < high, e.g. (0.0, 5.0)"
+        )));
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let range = rand_distr::Uniform::new(low, high).map_err(|e| Error::invalid(format!("uniform_samples: {e}")))?;
+    let v: Vec<f32> = (0..n * dim).map(|_| range.sample(&mut rng)).collect();
+    Ok(Tensor::from_vec(v, (n, dim), &Device::Cpu)?.to_device(dev)?)
+}
+
 /// An `n × n` grid of 2-D codes covering `[-extent, extent]²`, row by row
 /// from the top left (`y` falls down the rows, `x` grows along them), for
 /// decoding into a manifold of images with `image_canvas(&imgs, n, n)`.

@@ -50,7 +50,9 @@ pub mod prelude {
     // `Result<(), EvcxrUserCodeError>`, which a one-parameter alias breaks.
     pub use crate::error::Error;
     pub use crate::exercise;
-    pub use crate::latent::{grid_2d, interpolate, knn_accuracy, near_zero_share, nearest_neighbours, prior_samples};
+    pub use crate::latent::{
+        grid_2d, interpolate, knn_accuracy, near_zero_share, nearest_neighbours, prior_samples, uniform_samples,
+    };
     pub use crate::metrics::{detect, per_image_mse, quantile, roc_auc, roc_curve, Detection};
     pub use crate::models::{Autoencoder, Classifier, ConvAutoencoder, DenseAutoencoder, Judgement, UpConvAutoencoder};
     pub use crate::nn::{
@@ -61,8 +63,8 @@ pub mod prelude {
     pub use crate::reduce::{tsne, Pca};
     pub use crate::runtime::{device, mode, setup, Mode};
     pub use crate::train::{
-        binary_cross_entropy, evaluate, fit, kl_divergence, mse, mse_value, predict, pretrained, psnr, History, Loss,
-        TrainConfig, Trainer,
+        binary_cross_entropy, evaluate, fit, kl_divergence, mse, mse_value, predict, pretrained, psnr, training_steps,
+        History, Loss, TrainConfig, Trainer,
     };
     pub use crate::viz::{
         denoising_grid, feature_grid, histogram, image_canvas, image_rows, line_chart, reconstruction_grid,

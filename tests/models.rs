@@ -284,7 +284,24 @@ fn figures_render_and_save_atomically() {
     let xs = images(12, 2);
     let png = reconstruction_grid(&xs, &xs, 10).unwrap();
     assert_eq!(&png.bytes[1..4], b"PNG");
-    assert_eq!((png.width, png.height), (10 * 56 + 11 * 2, 2 * 56 + 3 * 2));
+    // A label column ("original", "reconstruction") left of 10 images of 56 px.
+    let images_w = 10 * 56 + 11 * 2;
+    assert!(
+        png.width > images_w + 40 && png.width < images_w + 200,
+        "width {}",
+        png.width
+    );
+    assert_eq!(png.height, 2 * 56 + 3 * 2);
+    let decoder = png::Decoder::new(std::io::Cursor::new(png.bytes.clone()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut px = vec![0; reader.output_buffer_size()];
+    reader.next_frame(&mut px).unwrap();
+    let label_w = (png.width - images_w) as usize;
+    let dark = (0..png.height as usize)
+        .flat_map(|y| (0..label_w).map(move |x| (y, x)))
+        .filter(|&(y, x)| px[y * png.width as usize + x] < 100)
+        .count();
+    assert!(dark > 50, "the row labels were not drawn ({dark} dark pixels)");
     let canvas = image_canvas(&xs, 3, 4).unwrap();
     assert_eq!(canvas.height, 3 * 56 + 4 * 2);
     let dir = std::env::temp_dir().join(format!("ae-fig-{}", std::process::id()));
@@ -310,7 +327,11 @@ fn figures_render_and_save_atomically() {
         &["a", "b"]
     )
     .is_err());
-    assert!(image_rows(&[&Tensor::zeros((2, 10), DType::F32, &Device::Cpu).unwrap()], 2).is_err());
+    assert!(image_rows(
+        &[("bad", &Tensor::zeros((2, 10), DType::F32, &Device::Cpu).unwrap())],
+        2
+    )
+    .is_err());
     assert!(line_chart("nan", "x", "y", &[("s", &[f32::NAN])]).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -70,6 +70,15 @@ impl Optimizer {
         }
     }
 
+    /// Adadelta with learning rate `lr`, other settings as Keras. The seeds
+    /// ran Keras 2, whose Adadelta defaulted to `lr` 1.0 (Keras 3: 1e-3).
+    pub fn adadelta_lr(lr: f64) -> Self {
+        match Optimizer::adadelta() {
+            Optimizer::Adadelta { rho, eps, .. } => Optimizer::Adadelta { lr, rho, eps },
+            other => other,
+        }
+    }
+
     /// The learning rate.
     pub fn lr(&self) -> f64 {
         match *self {

@@ -13,11 +13,13 @@ mod history;
 pub mod loss;
 mod pretrained;
 mod progress;
+mod steps;
 
 pub use config::TrainConfig;
 pub use history::History;
 pub use loss::{binary_cross_entropy, kl_divergence, mse, mse_value, psnr, Loss, LossFn};
 pub use pretrained::{pretrained, pretrained_in, pretrained_names, save_pretrained, weights_dir};
+pub use steps::training_steps;
 
 use crate::error::{Error, Result};
 use crate::nn::{Model, Pass};

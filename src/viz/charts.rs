@@ -16,7 +16,7 @@ const FONT: &[u8] = include_bytes!("fonts/DejaVuSans.ttf");
 
 /// Registers the bundled font as plotters' "sans-serif", once per copy of
 /// the crate.
-fn register_font() -> Result<()> {
+pub(super) fn register_font() -> Result<()> {
     static DONE: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
     DONE.get_or_init(|| {
         plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
