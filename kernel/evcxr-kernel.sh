@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
-# The course's Jupyter kernel: evcxr_jupyter working in a prepared folder
+# The course's Jupyter kernel: evcxr_jupyter with the course's evcxr
+# configuration (kernel/evcxr/, EVCXR_CONFIG_DIR) and build profile
+# (kernel/cargo-config.toml), working in a prepared folder
 # (target/evcxr-kernel/slot-N) instead of a fresh temporary one, so that the
 # first `:dep` cell finds the course and its dependencies compiled (cargo's
 # records of what is built name the folder, so a copy elsewhere would be
 # rebuilt). scripts/setup-course.sh prepares slot 0. Each running kernel
 # holds a lock on its slot; a second notebook open at the same time takes
 # slot 1 (its first kernel compiles from evcxr's cache, later ones are
-# quick), and so on up to 8; past that, a temporary folder. With EVCXR_TMPDIR
-# already set it runs evcxr_jupyter as it is.
+# quick), and so on up to 8; past that, a temporary folder with evcxr's own
+# build settings. With EVCXR_TMPDIR already set it runs evcxr_jupyter there.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"
+export EVCXR_CONFIG_DIR="${EVCXR_CONFIG_DIR:-$root/kernel/evcxr}"
 if [ -n "${EVCXR_TMPDIR:-}" ]; then
   exec evcxr_jupyter "$@"
 fi
 slots="$root/target/evcxr-kernel"
-if mkdir -p "$slots" 2>/dev/null; then
+if mkdir -p "$slots/.cargo" 2>/dev/null; then
+  # cargo reads the profile from a config file beside the slots (evcxr
+  # writes its own into each slot).
+  if ! cmp -s "$root/kernel/cargo-config.toml" "$slots/.cargo/config.toml"; then
+    cp "$root/kernel/cargo-config.toml" "$slots/.cargo/config.toml.part.$$" &&
+      mv -f "$slots/.cargo/config.toml.part.$$" "$slots/.cargo/config.toml"
+  fi
   for n in 0 1 2 3 4 5 6 7; do
     exec {lock}>"$slots/slot-$n.lock" || break
     if flock -n "$lock"; then

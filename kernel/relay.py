@@ -2,13 +2,13 @@
 """The course's Rust kernel behind a relay that lets `fit` redraw its progress
 in place in Jupyter.
 
-    python scripts/kernel-relay.py KERNEL_COMMAND ... --control_file CONNECTION_FILE
+    python kernel/relay.py KERNEL_COMMAND ... --control_file CONNECTION_FILE
 
 evcxr_jupyter passes a cell's output on to Jupyter one whole line at a time,
 each as its own stream message, and Jupyter cannot rewrite a line that ended,
 so a progress line printed with carriage returns would only show up when the
 epoch ends. This relay runs the kernel (KERNEL_COMMAND, normally
-scripts/evcxr-kernel.sh) with the same ports except its IOPub socket, which
+kernel/evcxr-kernel.sh) with the same ports except its IOPub socket, which
 the relay takes itself: every message the kernel publishes passes through
 unchanged except the lines `fit` marks for a display (it marks them only when
 the environment variable AUTOENCODERS_JUPYTER_RELAY is 1, which this relay
@@ -152,7 +152,7 @@ def main(argv):
         at = argv.index("--control_file")
         connection_file = argv[at + 1]
     except (ValueError, IndexError):
-        sys.exit("kernel-relay: usage: kernel-relay.py KERNEL_COMMAND ... --control_file CONNECTION_FILE")
+        sys.exit("kernel-relay: usage: relay.py KERNEL_COMMAND ... --control_file CONNECTION_FILE")
     with open(connection_file) as f:
         info = json.load(f)
     ip = info.get("ip", "127.0.0.1")

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Checks that `fit` redraws its progress in place in Jupyter, through the
-installed `rust` kernel (scripts/kernel-relay.py).
+installed `rust` kernel (kernel/relay.py).
 
     .venv/bin/python scripts/progress-check.py [--no-browser]
 
-0. The relay's rules (scripts/kernel-relay.py's parse and Displays), on
+0. The relay's rules (kernel/relay.py's parse and Displays), on
    marked lines made here: live lines redrawn, a finished line replacing the
    live one, an `end` dropping it, malformed marks left as text, text
    printed just before a mark kept.
@@ -44,7 +44,7 @@ from jupyter_client.manager import start_new_kernel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CELLS = [
-    ':cache 4096\n:dep autoencoders = { path = ".." }',
+    ':dep autoencoders = { path = ".." }',
     "use autoencoders::prelude::*;\nlet dev = setup();\nlet data = Dataset::mnist()?;",
     "let encoder = Sequential::input(&[784], &dev).add(dense(512).relu())?.add(dense(32).relu())?;\n"
     "let decoder = Sequential::input(&[32], &dev).add(dense(512).relu())?.add(dense(784).sigmoid())?;\n"
@@ -82,7 +82,7 @@ def epoch_lines(text):
 
 def relay_rules():
     """Part 0: the relay's reading of marked lines; returns the failures."""
-    spec = importlib.util.spec_from_file_location("relay", os.path.join(ROOT, "scripts", "kernel-relay.py"))
+    spec = importlib.util.spec_from_file_location("relay", os.path.join(ROOT, "kernel", "relay.py"))
     relay = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(relay)
     mark = lambda kind, text="": f"\x1b_autoencoders;{kind};d1\x1b\\{text}\n"

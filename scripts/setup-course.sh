@@ -2,7 +2,7 @@
 # Every set-up step of the course, each skipped when already done: the data,
 # the evcxr_jupyter kernel, JupyterLab (a .venv/ unless one is on PATH, as on
 # a class server's image), the kernel's registration, and a prepared build of
-# the course for new kernels (see scripts/evcxr-kernel.sh).
+# the course for new kernels (see kernel/evcxr-kernel.sh).
 #
 # Usage: scripts/setup-course.sh        (scripts/open-course.sh runs it first)
 set -euo pipefail
@@ -34,7 +34,7 @@ if ! "$python" -c 'import nbclient' 2>/dev/null; then
   exit 1
 fi
 
-echo "== kernel registration (the 'rust' kernel: scripts/kernel-relay.py, scripts/evcxr-kernel.sh)"
+echo "== kernel registration (the 'rust' kernel: kernel/relay.py, kernel/evcxr-kernel.sh)"
 # evcxr_jupyter's own registration (logos, kernel.js, version.txt: with the
 # latter in place it does not re-register itself at start), then its
 # kernel.json pointed at the relay (fit's progress redrawn in place), run by
@@ -49,7 +49,7 @@ dir="$(jupyter kernelspec list | awk '$1 == "rust" { print $2 }')"
 [ -n "$dir" ] || { echo "setup: evcxr_jupyter --install registered no 'rust' kernel" >&2; exit 1; }
 cat > "$dir/kernel.json.part" <<JSON
 {
-  "argv": ["$python", "$root/scripts/kernel-relay.py", "$root/scripts/evcxr-kernel.sh", "--control_file", "{connection_file}"],
+  "argv": ["$python", "$root/kernel/relay.py", "$root/kernel/evcxr-kernel.sh", "--control_file", "{connection_file}"],
   "display_name": "Rust",
   "language": "rust",
   "interrupt_mode": "message"
@@ -59,22 +59,21 @@ mv -f "$dir/kernel.json.part" "$dir/kernel.json"
 echo "registered: $dir"
 
 echo "== a prepared build of the course for new kernels (target/evcxr-kernel/slot-0)"
-# The first cell of every notebook (`:dep autoencoders = { path = ".." }`),
-# run once here through the kernel in the folder the first kernel will use
-# (see scripts/evcxr-kernel.sh), so that its first cell compiles only itself.
+# The first cells of every notebook, run once here through the registered
+# kernel, which takes the first free slot (see kernel/evcxr-kernel.sh), so
+# that a new kernel's first cell compiles only itself.
 nb="$root/notebooks/.prepare-kernel.ipynb"
 trap 'rm -f "$nb"' EXIT
 cat > "$nb" <<'JSON'
 {"cells": [
- {"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [],
-  "source": [":cache 4096\n", ":dep autoencoders = { path = \"..\" }"]},
- {"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [],
+ {"cell_type": "code", "execution_count": null, "id": "dep", "metadata": {}, "outputs": [],
+  "source": [":dep autoencoders = { path = \"..\" }"]},
+ {"cell_type": "code", "execution_count": null, "id": "setup", "metadata": {}, "outputs": [],
   "source": ["use autoencoders::prelude::*;\n", "let dev = setup();"]}
 ],
  "metadata": {"kernelspec": {"display_name": "Rust", "language": "rust", "name": "rust"}},
  "nbformat": 4, "nbformat_minor": 5}
 JSON
-mkdir -p target/evcxr-kernel/slot-0
 start=$(date +%s)
-EVCXR_TMPDIR="$root/target/evcxr-kernel/slot-0" AUTOENCODERS_QUICK=1 "$python" scripts/kernel-check.py "$nb"
+AUTOENCODERS_QUICK=1 "$python" tools/kernel_check.py "$nb"
 echo "prepared in $(( $(date +%s) - start )) s"

@@ -22,7 +22,7 @@ pub struct TrainConfig {
     pub verbose: bool,
     /// Within an epoch, show progress (batches done, loss so far, time,
     /// ETA): redrawn in place in a terminal and in Jupyter through the
-    /// course's kernel (scripts/kernel-relay.py), elsewhere a line every ten
+    /// course's kernel (kernel/relay.py), elsewhere a line every ten
     /// seconds.
     /// Only when `verbose`, and never in quick mode (`cargo test`), where
     /// each epoch stays one line.

@@ -4,7 +4,7 @@
 //! Where the progress line is redrawn depends on where the output goes:
 //! - a terminal: one line rewritten in place (a carriage return) at most
 //!   twice a second, replaced by the epoch's summary line;
-//! - Jupyter through the course's kernel (scripts/kernel-relay.py, which sets
+//! - Jupyter through the course's kernel (kernel/relay.py, which sets
 //!   `AUTOENCODERS_JUPYTER_RELAY=1`): the fit's lines are marked for one
 //!   Jupyter display that the relay redraws, the live line below the finished
 //!   ones, also twice a second. evcxr alone passes a cell's output on one whole
@@ -26,7 +26,7 @@ const LINE_EVERY: Duration = Duration::from_secs(10);
 /// Characters of the bar between the brackets.
 const WIDTH: usize = 20;
 /// The start of a line marked for the relay (an APC escape sequence, which
-/// terminals do not show); scripts/kernel-relay.py reads the same mark.
+/// terminals do not show); kernel/relay.py reads the same mark.
 const MARK: &str = "\x1b_autoencoders;";
 /// The end of the mark.
 const MARK_END: &str = "\x1b\\";
@@ -218,8 +218,8 @@ mod tests {
     fn relay_lines_carry_the_mark_the_relay_reads_and_stay_one_line() {
         let l = marked("live", "fit-1", "  3/9 [..]\nsecond");
         assert_eq!(l, "\x1b_autoencoders;live;fit-1\x1b\\  3/9 [..] second");
-        let relay = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kernel-relay.py"))
-            .expect("scripts/kernel-relay.py");
+        let relay =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/kernel/relay.py")).expect("kernel/relay.py");
         assert!(
             relay.contains(r#"MARK = "\x1b_autoencoders;""#) && relay.contains(r#"END = "\x1b\\""#),
             "the relay's mark differs from {MARK:?} … {MARK_END:?}"

@@ -1,0 +1,128 @@
+"""Runs a notebook through the installed Jupyter kernel for Rust (the course's
+`rust` kernel: evcxr_jupyter behind kernel/relay.py), headlessly, as a
+person's JupyterLab would. Shared by tools/kernel_check.py and
+tools/render_outputs.py.
+"""
+import os
+import time
+from dataclasses import dataclass, field
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def errors_in(cell):
+    """The errors a code cell's outputs hold: error outputs, and lines starting
+    with `Error:` (where evcxr prints an error returned through `?`)."""
+    found = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            found.append(f"{out.get('ename', '')}: {out.get('evalue', '')}".strip())
+        text = out.get("text", "")
+        if isinstance(text, list):
+            text = "".join(text)
+        found += [line for line in text.splitlines() if line.startswith("Error:")]
+    return found
+
+
+def tree_peak_rss_mib(pid):
+    """Peak resident memory (VmHWM) of a process and its descendants, MiB."""
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1]) // 1024
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    stack += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return total
+
+
+@dataclass
+class Run:
+    """What running one notebook gave."""
+
+    nb: object
+    seconds: float = 0.0
+    first_cell_seconds: float = None
+    peak_mib: int = None
+    cell_seconds: dict = field(default_factory=dict)  # cell index -> seconds
+    problems: list = field(default_factory=list)
+
+
+def run(path, timeout):
+    """Executes the notebook at `path` in its own folder; returns a Run whose
+    `nb` holds the outputs (the file is not written)."""
+    nb = nbformat.read(path, as_version=4)
+    result = Run(nb=nb)
+    starts = {}
+
+    def started(cell, cell_index, **_):
+        starts[cell_index] = time.time()
+
+    def finished(cell, cell_index, **_):
+        result.cell_seconds[cell_index] = time.time() - starts.get(cell_index, time.time())
+        if result.first_cell_seconds is None:
+            result.first_cell_seconds = result.cell_seconds[cell_index]
+        try:  # the kernel is alive after each cell
+            result.peak_mib = tree_peak_rss_mib(client.km.provisioner.process.pid)
+        except AttributeError:
+            pass
+
+    client = NotebookClient(
+        nb,
+        kernel_name="rust",
+        timeout=timeout,
+        allow_errors=True,
+        record_timing=False,
+        resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}},
+        on_cell_execute=started,
+        on_cell_executed=finished,
+    )
+    t0 = time.time()
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError) as e:
+        result.problems.append(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    except Exception as e:  # the kernel died or did not start
+        result.problems.append(f"{type(e).__name__}: {e}")
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            result.problems += [f"cell {i}: {p}" for p in errors_in(cell)]
+    result.seconds = time.time() - t0
+    return result
+
+
+def lessons_and_solutions():
+    """Every lesson (notebooks/*.ipynb) and every exercise solution."""
+    import glob
+
+    return sorted(glob.glob(os.path.join(ROOT, "notebooks", "*.ipynb"))) + sorted(
+        glob.glob(os.path.join(ROOT, "exercises", "solutions", "*.ipynb"))
+    )
+
+
+def checkout_of(path):
+    """The repository checkout a notebook lies in (the folder above its
+    `notebooks/` or `exercises/`)."""
+    d = os.path.dirname(os.path.abspath(path))
+    while d != os.path.dirname(d):
+        if os.path.exists(os.path.join(d, "Cargo.toml")) and os.path.isdir(os.path.join(d, "notebooks")):
+            return d
+        d = os.path.dirname(d)
+    return ROOT
+
+
+def write_atomic(nb, path):
+    """Writes notebook `nb` to `path` through a temporary file and a rename."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    nbformat.write(nb, path + ".part")
+    os.replace(path + ".part", path)
