@@ -78,6 +78,12 @@ pub fn student_version(solution_json: &str) -> Result<String> {
         cell["source"] = serde_json::Value::Array(lines);
         cell["outputs"] = serde_json::json!([]);
         cell["execution_count"] = serde_json::Value::Null;
+        if let Some(meta) = cell["metadata"].as_object_mut() {
+            meta.remove("autoencoders");
+        }
+    }
+    if let Some(meta) = nb["metadata"].as_object_mut() {
+        meta.remove("autoencoders");
     }
     let mut text = serde_json::to_string_pretty(&nb).map_err(|e| Error::invalid(e.to_string()))?;
     text.push('\n');
