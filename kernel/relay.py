@@ -22,9 +22,24 @@ sets for the kernel):
 line as the mark: it is passed on as text of its own.) Those become one
 Jupyter display per DISPLAY_ID (display_data, then
 update_display_data): its finished lines with the live one below them, as a
-terminal shows them. Shell, control, stdin and heartbeat go to the kernel
-directly. The relay ends when the kernel ends, with its exit status (128 + N
-when a signal N ended it).
+terminal shows them.
+
+The relay also takes the control channel, for Jupyter's stop button.
+evcxr answers `interrupt_request` by ending the process that holds the
+notebook's variables. Instead, the relay gives the kernel a private folder
+(AUTOENCODERS_STOP_DIR; see the course crate's `runtime::stop`) and, when the
+stop button is pressed while a cell runs a loop of the crate that listens
+(the crate writes `listening` there), writes `stop`: `fit` stops after its
+batch and keeps the model, the other loops end with an error, and the cell
+ends normally with every variable kept. When nothing listens, when the stop
+is not taken within STOP_WAIT seconds (default 5), or when the button is
+pressed again before it is, the relay passes the interrupt on to evcxr, which
+ends the process as it always does, and says so in the notebook. A stop
+pressed while the kernel is idle does nothing. Every other control message
+passes through unchanged.
+
+Shell, stdin and heartbeat go to the kernel directly. The relay ends when the
+kernel ends, with its exit status (128 + N when a signal N ended it).
 """
 import json
 import os
@@ -34,6 +49,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 import zmq
 from jupyter_client.session import Session
@@ -112,9 +128,14 @@ class Displays:
         return ("display_data" if new else "update_display_data"), "\n".join(shown)
 
 
-def relay(inner, outer, session, displays):
+def relay(inner, outer, session, displays, stopper=None):
     """Passes one message of the kernel's on, a marked line as a display."""
     frames = inner.recv_multipart()
+    if stopper is not None and b"status" in frames[-4]:
+        try:
+            stopper.status(frames)
+        except Exception as e:  # the stop button's bookkeeping must not stop the relay
+            print(f"kernel-relay: a status message the relay could not read: {e!r}", file=sys.stderr)
     if not any(MARK_JSON in f for f in frames[-4:]):
         outer.send_multipart(frames)
         return
@@ -147,6 +168,117 @@ def relay(inner, outer, session, displays):
         outer.send_multipart(frames)
 
 
+
+DELIM = b"<IDS|MSG>"
+
+
+def header_of(frames):
+    """The message's header as a dict (cheap: one frame parsed), or {}."""
+    try:
+        at = frames.index(DELIM)
+        return json.loads(frames[at + 2])
+    except (ValueError, IndexError, json.JSONDecodeError):
+        return {}
+
+
+class Stopper:
+    """The stop button: the cell running, the stop folder, a stop pending."""
+
+    def __init__(self, session, iopub, control, folder, wait):
+        self.session, self.iopub, self.control = session, iopub, control
+        self.folder, self.wait = folder, wait
+        self.running = None  # the header of the execute_request running now
+        self.execution = 0
+        self.pending = None  # when a stop was written and not yet taken
+        self.ours = set()  # ids of the interrupt requests the relay itself sent
+        self.write("execution", "0")
+
+    def path(self, name):
+        return os.path.join(self.folder, name)
+
+    def write(self, name, text):
+        tmp = self.path(f".{name}.part")
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, self.path(name))
+
+    def remove(self, *names):
+        for name in names:
+            try:
+                os.remove(self.path(name))
+            except OSError:
+                pass
+
+    def status(self, frames):
+        """Follows the kernel's IOPub status: which cell runs."""
+        header = header_of(frames)
+        if header.get("msg_type") != "status":
+            return
+        msg = self.session.deserialize(self.session.feed_identities(frames, copy=True)[1], content=True)
+        state, parent = msg["content"].get("execution_state"), msg["parent_header"]
+        if parent.get("msg_type") != "execute_request":
+            return
+        if state == "busy":
+            self.execution += 1
+            self.remove("stop", "taken")
+            self.write("execution", str(self.execution))
+            self.running, self.pending = parent, None
+        elif state == "idle" and self.running and parent.get("msg_id") == self.running.get("msg_id"):
+            self.running, self.pending = None, None
+            self.remove("stop", "taken")
+
+    def interrupt(self, idents, msg):
+        """Jupyter's stop button: a graceful stop where a loop listens, else evcxr's kill."""
+        self.session.send(self.control, "interrupt_reply", {"status": "ok"}, parent=msg, ident=idents)
+        if self.running is None:
+            return  # idle: nothing to stop, nothing to lose
+        listening = os.path.exists(self.path("listening"))
+        if self.pending is not None:
+            self.kill("the stop button was pressed again before the running code stopped")
+        elif listening:
+            self.write("stop", str(self.execution))
+            self.pending = time.monotonic()
+        else:
+            self.kill("the cell was running code that does not stop on request (your own code, or a compilation)")
+
+    def tick(self):
+        """A pending stop not taken in time becomes evcxr's kill."""
+        if self.pending is None:
+            return
+        if os.path.exists(self.path("taken")):
+            self.pending = None
+        elif time.monotonic() - self.pending > self.wait:
+            self.kill(f"the running code did not stop within {self.wait:g} s")
+
+    def kill(self, why):
+        self.pending = None
+        msg = self.session.msg("interrupt_request", {})
+        self.ours.add(msg["header"]["msg_id"])
+        self.session.send(self.inner_control, msg)
+        text = (f"The stop button ended the process that held this notebook's variables ({why}): "
+                "the kernel's variables were lost. Run the notebook's cells again from the top.\n")
+        self.session.send(self.iopub, "stream", {"name": "stderr", "text": text}, parent=self.running)
+
+    def from_kernel(self, frames):
+        """A reply the kernel sent on its control channel: passed on, unless to the relay's own request."""
+        try:
+            at = frames.index(DELIM)
+            parent = json.loads(frames[at + 3])
+        except (ValueError, IndexError, json.JSONDecodeError):
+            parent = {}
+        if parent.get("msg_id") in self.ours:
+            self.ours.discard(parent["msg_id"])
+            return
+        self.control.send_multipart(frames)
+
+    def from_client(self, frames):
+        """A message on the control channel: an interrupt handled here, the rest passed on."""
+        if header_of(frames).get("msg_type") == "interrupt_request":
+            idents, parts = self.session.feed_identities(frames, copy=True)
+            self.interrupt(idents, self.session.deserialize(parts, content=True))
+        else:
+            self.inner_control.send_multipart(frames)
+
 def main(argv):
     try:
         at = argv.index("--control_file")
@@ -163,7 +295,7 @@ def main(argv):
 
     # The kernel's copy of the connection file holds the key: a private
     # folder, a file only the user reads, removed once the kernel has read it.
-    inner_info = dict(info, iopub_port=free_port(ip))
+    inner_info = dict(info, iopub_port=free_port(ip), control_port=free_port(ip))
     inner_dir = tempfile.mkdtemp(prefix="autoencoders-relay-")
     inner_file = os.path.join(inner_dir, "connection.json")
     with os.fdopen(os.open(inner_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
@@ -183,10 +315,19 @@ def main(argv):
     inner = ctx.socket(zmq.SUB)
     inner.setsockopt(zmq.SUBSCRIBE, b"")
     inner.connect(f"tcp://{ip}:{inner_info['iopub_port']}")
+    control = ctx.socket(zmq.ROUTER)
+    control.setsockopt(zmq.LINGER, 1000)
+    control.bind(f"tcp://{ip}:{info['control_port']}")
+    inner_control = ctx.socket(zmq.DEALER)
+    inner_control.setsockopt(zmq.LINGER, 1000)
+    inner_control.connect(f"tcp://{ip}:{inner_info['control_port']}")
+    stop_dir = tempfile.mkdtemp(prefix="autoencoders-stop-")
+    stopper = Stopper(session, outer, control, stop_dir, float(os.environ.get("STOP_WAIT", "5")))
+    stopper.inner_control = inner_control
 
     command = list(argv)
     command[at + 1] = inner_file
-    env = dict(os.environ, AUTOENCODERS_JUPYTER_RELAY="1")
+    env = dict(os.environ, AUTOENCODERS_JUPYTER_RELAY="1", AUTOENCODERS_STOP_DIR=stop_dir)
     kernel = subprocess.Popen(command, env=env, preexec_fn=end_with_parent())
     # Interrupts arrive as messages (interrupt_mode "message"); a stray SIGINT
     # must not end the relay while the kernel runs on.
@@ -199,21 +340,31 @@ def main(argv):
     signal.signal(signal.SIGHUP, stop)
     displays = Displays()
     poller = zmq.Poller()
-    poller.register(inner, zmq.POLLIN)
+    for sock in (inner, control, inner_control):
+        poller.register(sock, zmq.POLLIN)
     try:
         while kernel.poll() is None:
-            if poller.poll(200):
+            ready = dict(poller.poll(50))
+            if inner in ready:
                 forget_inner_file()  # the kernel publishes: it has read the file
                 while inner.poll(0):
-                    relay(inner, outer, session, displays)
+                    relay(inner, outer, session, displays, stopper)
+            while control.poll(0):
+                stopper.from_client(control.recv_multipart())
+            while inner_control.poll(0):
+                stopper.from_kernel(inner_control.recv_multipart())
+            stopper.tick()
         while inner.poll(100):
-            relay(inner, outer, session, displays)
+            relay(inner, outer, session, displays, stopper)
+        while inner_control.poll(0):
+            stopper.from_kernel(inner_control.recv_multipart())
     finally:
         if kernel.poll() is None:
             kernel.terminate()
         forget_inner_file()
-        outer.close()
-        inner.close()
+        shutil.rmtree(stop_dir, ignore_errors=True)
+        for sock in (outer, inner, control, inner_control):
+            sock.close()
         ctx.term()
     code = kernel.wait()
     return 128 - code if code < 0 else code

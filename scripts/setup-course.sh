@@ -34,6 +34,27 @@ if ! "$python" -c 'import nbclient' 2>/dev/null; then
   exit 1
 fi
 
+echo "== the course's JupyterLab settings (no news prompt for a room of students)"
+# In JupyterLab's application settings (overrides.json beside its install),
+# not in each user's: merged into what is there.
+"$python" - <<'PY'
+import json, os
+from jupyterlab.commands import get_app_dir
+path = os.path.join(get_app_dir(), "settings", "overrides.json")
+os.makedirs(os.path.dirname(path), exist_ok=True)
+try:
+    with open(path) as f:
+        settings = json.load(f)
+except (OSError, ValueError):
+    settings = {}
+settings["@jupyterlab/apputils-extension:notification"] = dict(
+    settings.get("@jupyterlab/apputils-extension:notification", {}), fetchNews="false", checkForUpdates=False)
+with open(path + ".part", "w") as f:
+    json.dump(settings, f, indent=2)
+os.replace(path + ".part", path)
+print(f"settings: {path}")
+PY
+
 echo "== kernel registration (the 'rust' kernel: kernel/relay.py, kernel/evcxr-kernel.sh)"
 # evcxr_jupyter's own registration (logos, kernel.js, version.txt: with the
 # latter in place it does not re-register itself at start), then its

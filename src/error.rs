@@ -1,5 +1,6 @@
 //! The crate's one error type. Every message names the bad value and, where
-//! there is one, the fix.
+//! there is one, the fix; the variant says what kind of problem it is, so a
+//! caller can act on it (`Error::OutOfRange`, `Error::NotFound`, …).
 
 use std::path::PathBuf;
 
@@ -14,6 +15,15 @@ pub enum Error {
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Writing a file failed part way (a full disk, a folder that cannot be
+    /// written); the file that was there before is unchanged.
+    #[error("{path} was not written: {source}; the file that was there before (if any) is unchanged. Free some space, or save to a folder you can write to")]
+    WriteFailed {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -101,17 +111,66 @@ pub enum Error {
     #[error("check failed: {check}:\n{failed}")]
     CheckFailed { check: String, failed: String },
 
-    /// An argument is out of range; the message says which and what is allowed.
+    /// A number or setting outside what is allowed (a size of 0, a rate,
+    /// a quantile outside [0, 1], more images than a tensor holds); the
+    /// message names the value and what is allowed.
+    #[error("{0}")]
+    OutOfRange(String),
+
+    /// Nothing to work on: no samples, no images, a selection that would be
+    /// empty.
+    #[error("{0}")]
+    Empty(String),
+
+    /// Values that are not finite numbers (NaN, infinities), usually from a
+    /// model whose training diverged; the message says where.
+    #[error("{0}")]
+    NotFinite(String),
+
+    /// Two inputs that must agree do not: inputs and targets of different
+    /// counts, labels per image, shapes, devices.
+    #[error("{0}")]
+    Disagree(String),
+
+    /// A name that is not there: a weight, shipped weights, a pinned file.
+    #[error("{0}")]
+    NotFound(String),
+
+    /// A file that is not what it should be (not a weights file, not a
+    /// checkpoint of this course, a corrupt data file).
+    #[error("{0}")]
+    BadFile(String),
+
+    /// A request that cannot be carried out as things are: an optimiser
+    /// from an earlier notebook cell, a checkpoint of other settings, Adam's
+    /// state on a GPU.
+    #[error("{0}")]
+    Refused(String),
+
+    /// A loop stopped by Jupyter's stop button (see `runtime::stop`); the
+    /// models and their training are intact.
+    #[error("{0}")]
+    Stopped(String),
+
+    /// Another bad argument; the message says which and what is allowed.
     #[error("{0}")]
     InvalidArgument(String),
 
     /// Drawing a figure failed.
-    #[error("plot: {0}")]
-    Plot(String),
+    #[error("plot: {what}: {source}")]
+    Plot {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 
     /// A linfa algorithm (PCA, t-SNE) failed.
-    #[error("linfa: {0}")]
-    Linfa(String),
+    #[error("linfa: {what}: {source}")]
+    Linfa {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// `Result` with the crate's [`Error`].
@@ -129,6 +188,50 @@ impl Error {
         Error::InvalidArgument(msg.into())
     }
 
+    pub(crate) fn out_of_range(msg: impl Into<String>) -> Self {
+        Error::OutOfRange(msg.into())
+    }
+
+    pub(crate) fn empty(msg: impl Into<String>) -> Self {
+        Error::Empty(msg.into())
+    }
+
+    pub(crate) fn not_finite(msg: impl Into<String>) -> Self {
+        Error::NotFinite(msg.into())
+    }
+
+    pub(crate) fn disagree(msg: impl Into<String>) -> Self {
+        Error::Disagree(msg.into())
+    }
+
+    pub(crate) fn not_found(msg: impl Into<String>) -> Self {
+        Error::NotFound(msg.into())
+    }
+
+    pub(crate) fn bad_file(msg: impl Into<String>) -> Self {
+        Error::BadFile(msg.into())
+    }
+
+    pub(crate) fn refused(msg: impl Into<String>) -> Self {
+        Error::Refused(msg.into())
+    }
+
+    /// A plotters failure while drawing `what`, its error kept as the source.
+    pub(crate) fn plot(what: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Plot {
+            what: what.into(),
+            source: Box::new(source),
+        }
+    }
+
+    /// A linfa failure in `what`, its error kept as the source.
+    pub(crate) fn linfa(what: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Linfa {
+            what: what.into(),
+            source: Box::new(source),
+        }
+    }
+
     pub(crate) fn shape(what: impl Into<String>, expected: impl Into<String>, got: &[usize]) -> Self {
         Error::Shape {
             what: what.into(),
@@ -136,32 +239,4 @@ impl Error {
             got: got.to_vec(),
         }
     }
-}
-
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder,
-/// then a rename, so a reader never sees half a file and an existing file is
-/// only replaced by a complete one.
-pub fn write_atomic(path: impl AsRef<std::path::Path>, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let path = path.as_ref();
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::invalid(format!("cannot write to {}: it names no file", path.display())))?;
-    let tmp = dir.join(format!(".{}.part.{}", name.to_string_lossy(), std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
-    }
-    Ok(())
 }

@@ -17,7 +17,7 @@ use rand_distr::{Distribution, StandardNormal};
 /// `-> (n, latent_dim)`.
 pub fn prior_samples(n: usize, latent_dim: usize, seed: u64, dev: &Device) -> Result<Tensor> {
     if n == 0 || latent_dim == 0 {
-        return Err(Error::invalid(format!(
+        return Err(Error::empty(format!(
             "prior_samples: {n} samples of {latent_dim} numbers is empty; ask for at least one of each"
         )));
     }
@@ -34,17 +34,18 @@ pub fn prior_samples(n: usize, latent_dim: usize, seed: u64, dev: &Device) -> Re
 /// `-> (n, dim)`.
 pub fn uniform_samples(n: usize, dim: usize, (low, high): (f32, f32), seed: u64, dev: &Device) -> Result<Tensor> {
     if n == 0 || dim == 0 {
-        return Err(Error::invalid(format!(
+        return Err(Error::empty(format!(
             "uniform_samples: {n} samples of {dim} numbers is empty; ask for at least one of each"
         )));
     }
     if !(low.is_finite() && high.is_finite() && low < high) {
-        return Err(Error::invalid(format!(
+        return Err(Error::out_of_range(format!(
             "uniform_samples: the range [{low}, {high}) is empty or not finite; give low < high, e.g. (0.0, 5.0)"
         )));
     }
     let mut rng = StdRng::seed_from_u64(seed);
-    let range = rand_distr::Uniform::new(low, high).map_err(|e| Error::invalid(format!("uniform_samples: {e}")))?;
+    let range =
+        rand_distr::Uniform::new(low, high).map_err(|e| Error::out_of_range(format!("uniform_samples: {e}")))?;
     let v: Vec<f32> = (0..n * dim).map(|_| range.sample(&mut rng)).collect();
     Ok(Tensor::from_vec(v, (n, dim), &Device::Cpu)?.to_device(dev)?)
 }
@@ -57,7 +58,7 @@ pub fn uniform_samples(n: usize, dim: usize, (low, high): (f32, f32), seed: u64,
 /// `-> (n·n, 2)`.
 pub fn grid_2d(n: usize, extent: f32, dev: &Device) -> Result<Tensor> {
     if n < 2 || !(extent > 0.0 && extent.is_finite()) {
-        return Err(Error::invalid(format!(
+        return Err(Error::out_of_range(format!(
             "grid_2d: n = {n}, extent = {extent}; use n ≥ 2 and a finite extent > 0 (2.0 covers 95 % of N(0, 1))"
         )));
     }
@@ -76,7 +77,7 @@ pub fn interpolate(a: &Tensor, b: &Tensor, steps: usize) -> Result<Tensor> {
     for (name, t) in [("a", a), ("b", b)] {
         let one_row = t.rank() == 1 || (t.rank() == 2 && t.dim(0)? == 1);
         if !one_row {
-            return Err(Error::invalid(format!(
+            return Err(Error::disagree(format!(
                 "interpolate: {name} has shape {:?}; pass the code of one image, (k,) or (1, k) (narrow(0, i, 1) picks image i)",
                 t.dims()
             )));
@@ -84,14 +85,14 @@ pub fn interpolate(a: &Tensor, b: &Tensor, steps: usize) -> Result<Tensor> {
     }
     let (a, b) = (a.flatten_all()?, b.flatten_all()?);
     if a.dims() != b.dims() {
-        return Err(Error::invalid(format!(
+        return Err(Error::disagree(format!(
             "interpolate: codes of {} and {} numbers; pass two codes of one model (one image each)",
             a.elem_count(),
             b.elem_count()
         )));
     }
     if steps < 2 {
-        return Err(Error::invalid(format!(
+        return Err(Error::out_of_range(format!(
             "interpolate: {steps} steps cannot hold both ends; use 2 or more (10 is a good row)"
         )));
     }
@@ -106,7 +107,7 @@ pub fn interpolate(a: &Tensor, b: &Tensor, steps: usize) -> Result<Tensor> {
 fn rows_pair(what: &str, queries: &Tensor, pool: &Tensor) -> Result<(Tensor, Tensor)> {
     let (q, p) = (queries.flatten_from(1)?, pool.flatten_from(1)?);
     if q.dim(1)? != p.dim(1)? || p.dim(0)? == 0 || q.dim(0)? == 0 {
-        return Err(Error::invalid(format!(
+        return Err(Error::disagree(format!(
             "{what}: queries {:?} and pool {:?} must be non-empty rows of one width (codes of one encoder, or images of one size)",
             queries.dims(),
             pool.dims()
@@ -130,7 +131,7 @@ fn check_finite(what: &str, name: &str, t: &Tensor) -> Result<()> {
             .sum_all()?
             .to_scalar::<f32>()?;
     if bad > 0.0 {
-        return Err(Error::invalid(format!(
+        return Err(Error::not_finite(format!(
             "{what}: {bad} values of the {name} are NaN or infinite; they come from a model whose weights are not finite: train it again (a lower learning rate) first"
         )));
     }
@@ -146,7 +147,7 @@ fn check_finite(what: &str, name: &str, t: &Tensor) -> Result<()> {
 pub fn nearest_neighbours(queries: &Tensor, pool: &Tensor, k: usize) -> Result<Vec<Vec<usize>>> {
     let (q, p) = rows_pair("nearest_neighbours", queries, pool)?;
     if k == 0 || k > p.dim(0)? {
-        return Err(Error::invalid(format!(
+        return Err(Error::out_of_range(format!(
             "nearest_neighbours: k = {k} with a pool of {} rows; use 1 ≤ k ≤ the pool size",
             p.dim(0)?
         )));
@@ -185,7 +186,7 @@ pub fn knn_accuracy(
     let labels = |t: &Tensor| -> Result<Vec<u32>> { Ok(t.to_device(&Device::Cpu)?.to_dtype(DType::U32)?.to_vec1()?) };
     let (pl, ql) = (labels(pool_labels)?, labels(query_labels)?);
     if pl.len() != pool.dim(0)? || ql.len() != queries.dim(0)? {
-        return Err(Error::invalid(format!(
+        return Err(Error::disagree(format!(
             "knn_accuracy: {} pool rows with {} labels, {} queries with {} labels; give one label per row",
             pool.dim(0)?,
             pl.len(),
@@ -217,7 +218,7 @@ pub fn knn_accuracy(
 /// `codes`: `(N, k)`.
 pub fn near_zero_share(codes: &Tensor, eps: f32) -> Result<f32> {
     if codes.elem_count() == 0 || !(eps > 0.0 && eps.is_finite()) {
-        return Err(Error::invalid(format!(
+        return Err(Error::out_of_range(format!(
             "near_zero_share: {:?} codes with eps {eps}; pass codes of at least one image and a small eps > 0 (e.g. 0.01)",
             codes.dims()
         )));

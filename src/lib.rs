@@ -17,7 +17,8 @@
 //! | [`metrics`] | per-image reconstruction error, ROC AUC, precision and recall | 11 |
 //! | [`exercise`] | checks for the Fashion-MNIST exercises | exercises |
 //! | [`kernels`] | fast CPU convolution, pooling, dense and loss ops (forward and backward) | 03 |
-//! | [`error`] | the one error type, atomic file writes | — |
+//! | [`error`] | the one error type, its kinds of problem | — |
+//! | [`io`] | atomic file writes, the pinned SHA-256 sums of data and weights | — |
 //!
 //! Lower modules never import higher ones: `runtime` and `kernels` know no
 //! model, `nn` knows no training loop, `train` knows no preset.
@@ -25,7 +26,7 @@
 pub mod data;
 pub mod error;
 pub mod exercise;
-pub mod kernels;
+pub mod io;
 pub mod latent;
 pub mod metrics;
 pub mod models;
@@ -36,6 +37,8 @@ pub mod runtime;
 pub mod train;
 pub mod viz;
 
+/// The fast CPU kernels (the `autoencoders-kernels` crate, `crates/kernels`).
+pub use autoencoders_kernels as kernels;
 /// candle itself, for the lessons that go below the crate's API.
 pub use candle_core as candle;
 pub use candle_nn;
@@ -61,7 +64,7 @@ pub mod prelude {
     };
     pub use crate::optim::Optimizer;
     pub use crate::reduce::{tsne, Pca};
-    pub use crate::runtime::{device, mode, setup, Mode};
+    pub use crate::runtime::{device, mode, setup, stop_requested, Mode};
     pub use crate::train::{
         binary_cross_entropy, evaluate, fit, kl_divergence, mse, mse_value, predict, pretrained, psnr, training_steps,
         History, Loss, TrainConfig, Trainer,

@@ -13,7 +13,7 @@ use candle_core::{DType, Device, Tensor};
 /// `recon`, `originals`: `(N, …)`, the same shape -> `N` scores.
 pub fn per_image_mse(recon: &Tensor, originals: &Tensor) -> Result<Vec<f32>> {
     if recon.dims() != originals.dims() || recon.rank() == 0 {
-        return Err(Error::invalid(format!(
+        return Err(Error::disagree(format!(
             "per_image_mse: reconstructions {:?} and originals {:?} differ in shape; pass the model's output for exactly these images (predict(&model, &images, 256))",
             recon.dims(),
             originals.dims()
@@ -27,10 +27,10 @@ pub fn per_image_mse(recon: &Tensor, originals: &Tensor) -> Result<Vec<f32>> {
 /// Checks a score list is non-empty and finite.
 fn check_scores(what: &str, scores: &[f32]) -> Result<()> {
     if scores.is_empty() {
-        return Err(Error::invalid(format!("{what}: no scores given")));
+        return Err(Error::empty(format!("{what}: no scores given")));
     }
     if let Some(bad) = scores.iter().find(|s| !s.is_finite()) {
-        return Err(Error::invalid(format!(
+        return Err(Error::not_finite(format!(
             "{what}: score {bad} is not finite; it comes from a model whose weights are not finite: train it again with a lower learning rate"
         )));
     }
@@ -99,7 +99,7 @@ pub fn roc_curve(normal: &[f32], anomalous: &[f32]) -> Result<Vec<(f32, f32)>> {
 pub fn quantile(values: &[f32], q: f32) -> Result<f32> {
     check_scores("quantile", values)?;
     if !(0.0..=1.0).contains(&q) {
-        return Err(Error::invalid(format!(
+        return Err(Error::out_of_range(format!(
             "quantile: q = {q} is outside [0, 1]; 0.95 means the value 95 % of the scores lie below"
         )));
     }
@@ -132,7 +132,7 @@ pub fn detect(normal: &[f32], anomalous: &[f32], threshold: f32) -> Result<Detec
     check_scores("detect: normal", normal)?;
     check_scores("detect: anomalous", anomalous)?;
     if !threshold.is_finite() {
-        return Err(Error::invalid(format!(
+        return Err(Error::not_finite(format!(
             "detect: threshold {threshold} is not finite; take one from the normal scores, e.g. quantile(&scores, 0.95)"
         )));
     }

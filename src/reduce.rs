@@ -30,7 +30,7 @@ pub fn to_array2(xs: &Tensor) -> Result<Array2<f64>> {
         .to_dtype(DType::F64)?
         .flatten_all()?
         .to_vec1::<f64>()?;
-    Array2::from_shape_vec((n, d), v).map_err(|e| Error::Linfa(e.to_string()))
+    Array2::from_shape_vec((n, d), v).map_err(|e| Error::linfa("the tensor as an array", e))
 }
 
 /// Converts an `f64` ndarray to an `(N, D)` f32 tensor on `dev`.
@@ -67,21 +67,23 @@ impl Pca {
         let a = to_array2(xs)?;
         let (n, d) = a.dim();
         if n_components == 0 || n_components > d {
-            return Err(Error::invalid(format!(
+            return Err(Error::out_of_range(format!(
                 "Pca::fit: n_components {n_components} must be between 1 and the data's {d} dimensions"
             )));
         }
         if n < 2 {
-            return Err(Error::invalid(format!("Pca::fit: {n} samples; PCA needs at least 2")));
+            return Err(Error::out_of_range(format!(
+                "Pca::fit: {n} samples; PCA needs at least 2"
+            )));
         }
         if n_components >= n {
-            return Err(Error::invalid(format!(
+            return Err(Error::out_of_range(format!(
                 "Pca::fit: {n_components} components from {n} samples; {n} samples span at most {} directions: ask for fewer components or give more samples",
                 n - 1
             )));
         }
         if a.iter().any(|v| !v.is_finite()) {
-            return Err(Error::invalid(
+            return Err(Error::not_finite(
                 "Pca::fit: the data holds NaN or infinite values; check the model or data that produced it",
             ));
         }
@@ -98,7 +100,7 @@ impl Pca {
         let inner = linfa_reduction::Pca::params(n_components.min(varying.len()))
             .whiten(false)
             .fit(&ds)
-            .map_err(|e| Error::Linfa(e.to_string()))?;
+            .map_err(|e| Error::linfa("Pca::fit", e))?;
         Ok(Pca {
             inner,
             n_samples: n,
@@ -176,7 +178,7 @@ impl Pca {
     /// Returns `(n, D)` on `dev`.
     pub fn sample(&self, n: usize, scale: f32, seed: u64, dev: &Device) -> Result<Tensor> {
         if n == 0 || !(scale.is_finite() && scale > 0.0) {
-            return Err(Error::invalid(format!(
+            return Err(Error::out_of_range(format!(
                 "Pca::sample: n {n} must be ≥ 1 and scale {scale} finite and > 0"
             )));
         }
@@ -206,17 +208,17 @@ pub fn tsne(xs: &Tensor, perplexity: f64, max_iter: usize) -> Result<Tensor> {
     let a = to_array2(xs)?;
     let n = a.nrows();
     if !(perplexity.is_finite() && perplexity > 0.0) || (n as f64 - 1.0) < 3.0 * perplexity {
-        return Err(Error::invalid(format!(
+        return Err(Error::out_of_range(format!(
             "tsne: perplexity {perplexity} needs more than 3·perplexity + 1 points (got {n}); lower it or give more points"
         )));
     }
     if let Some(row) = a.rows().into_iter().position(|r| r.iter().any(|v| !v.is_finite())) {
-        return Err(Error::invalid(format!(
+        return Err(Error::not_finite(format!(
             "tsne: row {row} holds NaN or infinite values (it would make the whole embedding NaN); check the model or data that produced them"
         )));
     }
     if max_iter < 10 {
-        return Err(Error::invalid(format!(
+        return Err(Error::out_of_range(format!(
             "tsne: max_iter {max_iter} is too few; use at least 250"
         )));
     }
@@ -224,11 +226,28 @@ pub fn tsne(xs: &Tensor, perplexity: f64, max_iter: usize) -> Result<Tensor> {
     // 0.5) recursed without end on MNIST samples of 166 and 1,000 images and
     // overflowed even a 1 GiB stack. Exact is O(N²) per iteration: about
     // 12 s for 1,000 images and 1,000 iterations on this course's 2 cores.
-    let y = linfa_tsne::TSneParams::embedding_size(2)
-        .perplexity(perplexity)
-        .approx_threshold(0.0)
-        .max_iter(max_iter)
-        .transform(a)
-        .map_err(|e| Error::Linfa(e.to_string()))?;
-    from_array2(&y, xs.device())
+    // In a thread, so that the stop button can end the wait: the thread then
+    // finishes on its own and its result is dropped.
+    let _listening = crate::runtime::stop::Listening::start();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let y = linfa_tsne::TSneParams::embedding_size(2)
+            .perplexity(perplexity)
+            .approx_threshold(0.0)
+            .max_iter(max_iter)
+            .transform(a);
+        let _ = tx.send(y);
+    });
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+            Ok(y) => return from_array2(&y.map_err(|e| Error::linfa("tsne", e))?, xs.device()),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if crate::runtime::stop_requested() => {
+                return Err(crate::runtime::stop::stopped("tsne", "before the embedding was done"))
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Error::invalid("tsne: the t-SNE thread ended without a result"))
+            }
+        }
+    }
 }

@@ -1,5 +1,7 @@
 //! The IDX loader: real data when fetched, and one crafted bad file per error.
 
+mod common;
+
 use autoencoders::data::{read_idx_pair, Dataset, DatasetKind};
 use autoencoders::Error;
 use std::path::{Path, PathBuf};
@@ -223,10 +225,11 @@ fn subsets_larger_than_the_set_and_empty_class_splits_are_errors() {
 
 #[test]
 fn a_data_file_changed_after_fetching_is_refused_by_its_checksum() {
-    let Some(real) = real_dir(DatasetKind::Mnist) else {
-        eprintln!("skipped: MNIST not fetched (scripts/fetch-data.sh)");
+    let real = real_dir(DatasetKind::Mnist);
+    if !common::have(real.is_some(), "MNIST is not fetched (scripts/fetch-data.sh)") {
         return;
-    };
+    }
+    let real = real.unwrap();
     let dir = std::env::temp_dir()
         .join(format!("ae-rot-{}", std::process::id()))
         .join("mnist");

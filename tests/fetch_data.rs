@@ -4,6 +4,8 @@
 //! closed local port and apt at empty package lists, so nothing leaves the
 //! machine.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -110,8 +112,10 @@ fn a_user_who_cannot_refresh_apt_is_told_what_to_ask_for() {
     } else {
         None
     };
-    if is_root && user.is_none() {
-        eprintln!("skipped: no unprivileged user to run as");
+    if !common::have(
+        !is_root || user.is_some(),
+        "no unprivileged user (nobody, runuser) to run as",
+    ) {
         return;
     }
     let dir = scratch("user");

@@ -15,8 +15,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def errors_in(cell):
-    """The errors a code cell's outputs hold: error outputs, and lines starting
-    with `Error:` (where evcxr prints an error returned through `?`)."""
+    """The errors a code cell's outputs hold: error outputs, anything written
+    to stderr (where evcxr prints an error returned through `?`), and lines
+    starting with `Error:`."""
     found = []
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
@@ -24,6 +25,8 @@ def errors_in(cell):
         text = out.get("text", "")
         if isinstance(text, list):
             text = "".join(text)
+        if out.get("name") == "stderr" and text.strip():
+            found.append(f"stderr: {text.strip().splitlines()[0]}")
         found += [line for line in text.splitlines() if line.startswith("Error:")]
     return found
 

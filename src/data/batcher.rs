@@ -5,6 +5,51 @@ use super::{IMAGE_PIXELS, IMAGE_SIDE};
 use crate::error::{Error, Result};
 use candle_core::Tensor;
 
+/// The order in which training visits the rows of a data set: `0..n`,
+/// shuffled with a generator seeded once at the start of every pass (when
+/// `shuffle` is on). [`Batcher`] and `fit` both take their batches from it,
+/// so the same seed gives the same batches in both.
+pub(crate) struct BatchOrder {
+    order: Vec<u32>,
+    shuffle: bool,
+    rng: rand::rngs::StdRng,
+}
+
+impl BatchOrder {
+    pub(crate) fn new(n: usize, shuffle: bool, seed: u64) -> Self {
+        use rand::SeedableRng;
+        BatchOrder {
+            order: (0..n as u32).collect(),
+            shuffle,
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+        }
+    }
+
+    /// The order of the next pass over the rows.
+    pub(crate) fn next_pass(&mut self) -> &[u32] {
+        use rand::seq::SliceRandom;
+        if self.shuffle {
+            self.order.shuffle(&mut self.rng);
+        }
+        &self.order
+    }
+
+    /// Skips `passes` passes (a training resumed after that many epochs).
+    pub(crate) fn skip(&mut self, passes: usize) {
+        for _ in 0..passes {
+            self.next_pass();
+        }
+    }
+}
+
+/// The `(from, len)` of each batch of `batch_size` rows in a pass over `n`
+/// rows; the last one may be smaller.
+pub(crate) fn batch_spans(n: usize, batch_size: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..n)
+        .step_by(batch_size.max(1))
+        .map(move |from| (from, batch_size.min(n - from)))
+}
+
 /// Endless shuffled mini-batches of rows, reshuffled after each pass (as
 /// `tf.data`'s `repeat().shuffle().batch()`), for hand-written loops.
 ///
@@ -14,41 +59,37 @@ use candle_core::Tensor;
 pub struct Batcher {
     xs: Tensor,
     batch_size: usize,
-    order: Vec<u32>,
+    order: BatchOrder,
+    pass: Vec<u32>,
     pos: usize,
-    rng: rand::rngs::StdRng,
 }
 
 impl Batcher {
     /// Batches of `batch_size` rows of `xs`, shuffled with `seed`.
     pub fn new(xs: &Tensor, batch_size: usize, seed: u64) -> Result<Self> {
-        use rand::SeedableRng;
         let n = xs.dim(0)?;
         if batch_size == 0 || n == 0 {
-            return Err(Error::invalid(format!(
+            return Err(Error::out_of_range(format!(
                 "Batcher: batch_size {batch_size} and the {n} rows must both be at least 1"
             )));
         }
-        let mut b = Batcher {
+        Ok(Batcher {
             xs: xs.clone(),
             batch_size,
-            order: (0..n as u32).collect(),
-            pos: n,
-            rng: rand::rngs::StdRng::seed_from_u64(seed),
-        };
-        b.pos = b.order.len();
-        Ok(b)
+            order: BatchOrder::new(n, true, seed),
+            pass: Vec::new(),
+            pos: 0,
+        })
     }
 
     /// The next batch.
     pub fn next_batch(&mut self) -> Result<Tensor> {
-        use rand::seq::SliceRandom;
-        if self.pos >= self.order.len() {
-            self.order.shuffle(&mut self.rng);
+        if self.pos >= self.pass.len() {
+            self.pass = self.order.next_pass().to_vec();
             self.pos = 0;
         }
-        let len = self.batch_size.min(self.order.len() - self.pos);
-        let idx = Tensor::from_slice(&self.order[self.pos..self.pos + len], len, self.xs.device())?;
+        let len = self.batch_size.min(self.pass.len() - self.pos);
+        let idx = Tensor::from_slice(&self.pass[self.pos..self.pos + len], len, self.xs.device())?;
         self.pos += len;
         Ok(self.xs.index_select(&idx, 0)?)
     }

@@ -4,7 +4,7 @@
 //! lies about its counts never makes them allocate: the only buffer is the
 //! file itself (`tests/idx_fuzz.rs` throws random and mutated files at them).
 
-use super::{checksum, IMAGE_PIXELS, IMAGE_SIDE};
+use super::{IMAGE_PIXELS, IMAGE_SIDE};
 use crate::error::{Error, Result};
 use std::path::Path;
 
@@ -31,7 +31,7 @@ pub fn parse_idx_images<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a [u8]> {
         be_u32(bytes, 12) as u64,
     );
     if rows as usize != IMAGE_SIDE || cols as usize != IMAGE_SIDE {
-        return Err(Error::invalid(format!(
+        return Err(Error::bad_file(format!(
             "{}: images are {rows}×{cols}, the course expects 28×28; the file is corrupt or of another data set: run `scripts/fetch-data.sh`",
             path.display()
         )));
@@ -47,7 +47,7 @@ pub fn parse_idx_labels<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a [u8]> {
     let n = be_u32(bytes, 4) as u64;
     check_length(path, bytes, 8 + n)?;
     if let Some(bad) = bytes[8..].iter().find(|&&b| b > 9) {
-        return Err(Error::invalid(format!(
+        return Err(Error::bad_file(format!(
             "{}: label {bad} is out of range 0..=9; the file is corrupt: run `scripts/fetch-data.sh`",
             path.display()
         )));
@@ -87,11 +87,11 @@ fn check_length(path: &Path, bytes: &[u8], expected: u64) -> Result<()> {
 }
 
 /// Reads a file whole; with `verify`, checks it against the checksum the
-/// repository pins for it (see [`checksum`]).
+/// repository pins for it (see [`crate::io`]).
 fn read(path: &Path, verify: bool) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     if verify {
-        checksum::verify(path, &bytes)?;
+        crate::io::verify_data(path, &bytes)?;
     }
     Ok(bytes)
 }

@@ -13,10 +13,10 @@ use candle_core::{DType, Device, Tensor};
 use std::path::{Path, PathBuf};
 
 mod batcher;
-pub mod checksum;
 mod idx;
 pub mod noise;
 
+pub(crate) use batcher::{batch_spans, BatchOrder};
 pub use batcher::{images_2d, images_flat, Batcher};
 pub use idx::{parse_idx_images, parse_idx_labels, read_idx_pair};
 use idx::{read_split, Split};
@@ -79,10 +79,7 @@ impl DatasetKind {
 /// The data directory: `$AUTOENCODERS_DATA` if set, else `data/` in this
 /// repository (found from where the crate was compiled).
 pub fn data_dir() -> PathBuf {
-    match std::env::var_os("AUTOENCODERS_DATA") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("data"),
-    }
+    crate::runtime::settings().data_dir.clone()
 }
 
 /// A data set split into train and test images with their labels.
@@ -119,7 +116,7 @@ impl Dataset {
 
     fn load_course(kind: DatasetKind) -> Result<Self> {
         let full = Self::load_checked(kind, data_dir().join(kind.folder()))?;
-        let mode = crate::runtime::mode::mode();
+        let mode = crate::runtime::mode();
         match mode.subset() {
             Some((n_train, n_test)) => {
                 println!(
@@ -153,7 +150,7 @@ impl Dataset {
     }
 
     fn read(kind: DatasetKind, dir: &Path, verify: bool) -> Result<Self> {
-        crate::runtime::device::quiet_candle_pool();
+        crate::runtime::settings();
         let names = [
             "train-images-idx3-ubyte",
             "train-labels-idx1-ubyte",
@@ -214,13 +211,13 @@ impl Dataset {
     pub fn subset(&self, n_train: usize, n_test: usize) -> Result<Self> {
         let (nt, ns) = (self.train_len(), self.test_len());
         if n_train == 0 || n_test == 0 {
-            return Err(Error::invalid(format!(
+            return Err(Error::out_of_range(format!(
                 "subset({n_train}, {n_test}): both sizes must be at least 1"
             )));
         }
         let (full_train, full_test) = self.quick_from.unwrap_or((nt, ns));
         if n_train > full_train || n_test > full_test {
-            return Err(Error::invalid(format!(
+            return Err(Error::out_of_range(format!(
                 "subset({n_train}, {n_test}): the set has {full_train} training and {full_test} test images; ask for at most that"
             )));
         }
@@ -239,11 +236,32 @@ impl Dataset {
         })
     }
 
+    /// The same training split, and `len` test images from `from` on: the
+    /// exercises give the notebooks the first half of the test set and judge
+    /// on the second (see `exercise::data`).
+    pub fn test_range(&self, from: usize, len: usize) -> Result<Self> {
+        let have = self.test_len();
+        if len == 0 || from + len > have {
+            return Err(Error::out_of_range(format!(
+                "test_range({from}, {len}): the test split holds {have} images; ask for 1 to {} from {from}",
+                have.saturating_sub(from)
+            )));
+        }
+        Ok(Dataset {
+            kind: self.kind,
+            train_images: self.train_images.clone(),
+            train_labels: self.train_labels.clone(),
+            test_images: self.test_images.narrow(0, from, len)?,
+            test_labels: self.test_labels.narrow(0, from, len)?,
+            quick_from: self.quick_from,
+        })
+    }
+
     /// Only the images whose label is in `classes` (the seeds train on a
     /// single digit: `data.only_classes(&[7])`).
     pub fn only_classes(&self, classes: &[u32]) -> Result<Self> {
         if let Some(bad) = classes.iter().find(|&&c| c > 9) {
-            return Err(Error::invalid(format!(
+            return Err(Error::out_of_range(format!(
                 "only_classes: class {bad} does not exist; labels run from 0 to 9"
             )));
         }
@@ -259,7 +277,7 @@ impl Dataset {
         let (test_images, test_labels) = pick(&self.test_images, &self.test_labels)?;
         for (split, images) in [("training", &train_images), ("test", &test_images)] {
             if images.dim(0)? == 0 {
-                return Err(Error::invalid(format!(
+                return Err(Error::empty(format!(
                     "only_classes({classes:?}): no {split} image has these labels, so the {split} split would be empty; pick classes the data holds (labels 0 to 9)"
                 )));
             }

@@ -53,7 +53,7 @@ impl GaussianNoise {
 /// `clip(xs + noise_factor · N(0, 1), 0, 1)` with a seeded generator.
 pub fn add_gaussian_noise(xs: &Tensor, noise_factor: f32, seed: u64) -> Result<Tensor> {
     if !noise_factor.is_finite() || noise_factor < 0.0 {
-        return Err(Error::invalid(format!(
+        return Err(Error::out_of_range(format!(
             "noise_factor {noise_factor} is not allowed: use a finite value ≥ 0 (the lessons use 0.5, usable up to about 0.9)"
         )));
     }

@@ -5,22 +5,45 @@
 //! what was expected and, when it fails, a hint at the idea, and returns an
 //! error if any criterion fails, so the check cell fails visibly.
 //!
-//! The line format, which `examples/grade.rs` reads back from a graded
+//! **Held out means held out.** The exercises' notebooks load their data
+//! through [`data`]: every training image and the first half of the test
+//! set. The checks judge on the second half ([`held_out`]), which no
+//! notebook loads.
+//!
+//! The line format, which the `grade` tool reads back from a graded
 //! notebook's output:
 //! `✔ NAME: MEASURED (expected EXPECTED)` or
 //! `✘ NAME: MEASURED (expected EXPECTED) — hint: HINT`.
 //!
 //! Introduced in `exercises/01_generate_shoes.ipynb`.
 
+pub mod anomaly;
 pub mod codes;
 pub mod denoise;
 pub mod shoes;
-mod student;
+pub mod vae;
 
-pub use student::{student_version, SOLUTION_END, SOLUTION_START};
-
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
+
+/// Fashion-MNIST as the exercises' notebooks use it: every training image
+/// and the first half of the test set (5,000 images; in quick mode 250 of
+/// the 500 it loads). The checks judge on the other half.
+pub fn data() -> Result<Dataset> {
+    let all = Dataset::fashion_mnist()?;
+    let half = all.test_len() / 2;
+    all.test_range(0, half)
+}
+
+/// The half of Fashion-MNIST's test set that the checks judge on and no
+/// exercise notebook loads (with every training image, for the checks that
+/// need a pool or a reference).
+pub fn held_out() -> Result<Dataset> {
+    let all = Dataset::fashion_mnist()?;
+    let half = all.test_len() / 2;
+    all.test_range(half, all.test_len() - half)
+}
 
 /// One criterion of a check, as measured.
 #[derive(Debug, Clone)]
@@ -130,6 +153,24 @@ pub fn nearest_rms(xs: &Tensor, refs: &Tensor) -> Result<Vec<f32>> {
     let d2 = x2.broadcast_add(&r2)?.broadcast_sub(&(cross * 2.0)?)?;
     let min = d2.min(1)?.to_vec1::<f32>()?;
     Ok(min.into_iter().map(|v| (v.max(0.0) / d).sqrt()).collect())
+}
+
+/// For each row of `xs` (a row of `refs` too), the RMS distance to its
+/// nearest other row of `refs`: the typical spacing of a set of codes.
+pub(crate) fn second_nearest_rms(xs: &Tensor, refs: &Tensor) -> Result<Vec<f32>> {
+    let d = xs.dim(1)? as f32;
+    let x2 = xs.sqr()?.sum_keepdim(1)?;
+    let r2 = refs.sqr()?.sum_keepdim(1)?.t()?;
+    let d2 = x2.broadcast_add(&r2)?.broadcast_sub(&(xs.matmul(&refs.t()?)? * 2.0)?)?;
+    let rows = d2.to_vec2::<f32>()?;
+    Ok(rows
+        .into_iter()
+        .map(|mut row| {
+            row.sort_by(|a, b| a.total_cmp(b));
+            // The nearest is the row itself (distance 0).
+            (row.get(1).copied().unwrap_or(0.0).max(0.0) / d).sqrt()
+        })
+        .collect())
 }
 
 /// Mean RMS distance per value between the rows of `xs` (each pair once).

@@ -1,14 +1,17 @@
 //! Exercise 1, generating shoes: the checks of the reconstruction and of
-//! the generated images. Both load the shoes themselves (sandals, sneakers,
-//! ankle boots: classes 5, 7 and 9 of Fashion-MNIST), so what they measure
-//! does not depend on what the notebook passes in.
+//! the generator. Both load the shoes themselves (sandals, sneakers, ankle
+//! boots: classes 5, 7 and 9 of Fashion-MNIST). The generation check judges
+//! the generator, not pixels: it takes the student's autoencoder and the
+//! codes the student drew, decodes them itself, refuses codes that are the
+//! encoder's codes of data-set shoes (or of shoes mirrored or moved by a
+//! pixel), and judges the decoded images.
 
 use super::{images, mean_pairwise_rms, mode_note, nearest_rms, Report};
 use crate::data::{Dataset, FASHION_CLASSES};
 use crate::error::Result;
 use crate::models::{Autoencoder, Classifier};
 use crate::train::{mse_value, predict};
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 /// The shoe classes.
 pub const CLASSES: [u32; 3] = [5, 7, 9];
@@ -22,6 +25,10 @@ pub struct Limits {
     pub max_code: usize,
     /// Fewest generated images.
     pub min_images: usize,
+    /// A code closer than this to the encoder's code of a data-set shoe,
+    /// in units of the typical distance between two data-set codes, is that
+    /// shoe's code: decoding it reconstructs a shoe, it generates none.
+    pub code_copy_ratio: f32,
     /// Smallest share the reference classifier must read as a shoe.
     pub min_shoe_share: f32,
     /// Smallest share of each of the three kinds of shoe.
@@ -39,11 +46,12 @@ pub struct Limits {
     pub min_spread_rms: f32,
 }
 
-/// Full runs: from the solution at full budget (see the README).
+/// Full runs: from the solution at full budget (docs/teaching.md).
 pub const FULL: Limits = Limits {
     max_mse: 0.020,
     max_code: 392,
     min_images: 200,
+    code_copy_ratio: 0.5,
     min_shoe_share: 0.90,
     min_kind_share: 0.05,
     copy_rms: 0.02,
@@ -75,13 +83,10 @@ pub fn limits() -> Limits {
     }
 }
 
-fn shoes() -> Result<Dataset> {
-    Dataset::fashion_mnist()?.only_classes(&CLASSES)
-}
-
-/// The autoencoder's reconstruction of the held-out test shoes.
+/// The autoencoder's reconstruction of the held-out test shoes (the half
+/// of the test set no notebook loads).
 pub fn check_reconstruction(ae: &Autoencoder) -> Result<Report> {
-    check_reconstruction_with(ae, &shoes()?, &limits())
+    check_reconstruction_with(ae, &super::held_out()?.only_classes(&CLASSES)?, &limits())
 }
 
 /// [`check_reconstruction`] on given shoes and limits (for tests).
@@ -107,34 +112,167 @@ pub fn check_reconstruction_with(ae: &Autoencoder, shoes: &Dataset, limits: &Lim
     r.verdict("exercise 1, reconstruction")
 }
 
-/// Generated shoes: images in `[0, 1]`, read as shoes by a reference
-/// classifier this check trains itself, each kind represented, new (not
-/// copies of a data-set shoe nor of the model's reconstruction of one) and
-/// varied.
+/// The generator: `codes` drawn by the student, decoded here by `ae`'s
+/// decoder. The codes must be new (not the encoder's codes of data-set
+/// shoes, nor of shoes mirrored or moved by a pixel); the decoded images
+/// must be images in `[0, 1]`, read as shoes by a reference classifier this
+/// check trains itself, each kind represented, new (not copies of a data-set
+/// shoe nor of the model's reconstruction of one) and varied.
 ///
 /// # Shapes
-/// `generated`: `(N, 784)` or `(N, 1, 28, 28)`.
-pub fn check_generated(generated: &Tensor, ae: &Autoencoder) -> Result<Report> {
+/// `codes`: `(N, k)` with `k` the decoder's input (the code size).
+pub fn check_generator(ae: &Autoencoder, codes: &Tensor) -> Result<Report> {
     let fashion = Dataset::fashion_mnist()?;
     let judge = Classifier::trained_on(&fashion, 3, &Device::Cpu)?;
-    check_generated_with(generated, ae, &judge, &fashion.only_classes(&CLASSES)?, &limits())
+    let shoes = fashion.only_classes(&CLASSES)?;
+    let all = Tensor::cat(&[&shoes.train_images, &shoes.test_images], 0)?;
+    check_generator_with(ae, codes, &judge, &all, &limits())
 }
 
-/// [`check_generated`] with a given judge, shoes and limits (for tests).
-pub fn check_generated_with(
-    generated: &Tensor,
+/// [`check_generator`] with a given judge, data-set shoes `(M, 784)` and
+/// limits (for tests).
+pub fn check_generator_with(
     ae: &Autoencoder,
+    codes: &Tensor,
     judge: &Classifier,
-    shoes: &Dataset,
+    shoes: &Tensor,
     limits: &Limits,
 ) -> Result<Report> {
     let mut r = Report::default();
-    let Some(xs) = images(&mut r, "generated images", generated, limits.min_images)? else {
+    let Some(codes) = the_codes(&mut r, ae, codes, limits.min_images)? else {
         return r.verdict("exercise 1, generated shoes");
     };
+    let data_codes = predict(&ae.encoder(), shoes, 512)?
+        .to_device(&Device::Cpu)?
+        .to_dtype(DType::F32)?;
+    a_trained_pair(&mut r, ae, shoes, limits)?;
+    new_codes(&mut r, ae, &codes, shoes, &data_codes, limits)?;
+    let decoded = predict(&ae.decoder(), &codes, 512)?;
+    let Some(xs) = images(&mut r, "decoded images", &decoded, limits.min_images)? else {
+        return r.verdict("exercise 1, generated shoes");
+    };
+    shoe_criteria(&mut r, &xs, judge, limits)?;
+    let recon = predict(&ae.decoder(), &data_codes, 512)?;
+    not_copies(&mut r, &xs, shoes, &recon, limits)?;
+    let spread = mean_pairwise_rms(&xs)?;
+    r.add(
+        "varied images",
+        spread >= limits.min_spread_rms,
+        format!("mean distance between two images {spread:.3} RMS"),
+        format!("≥ {}{}", limits.min_spread_rms, mode_note()),
+        "each image needs its own random code; one code (or the mean code) gives the same shoe again and again",
+    );
+    r.verdict("exercise 1, generated shoes")
+}
+
+/// The codes as `(N, k)` f32 on the CPU, checked to fit the decoder and to
+/// be finite numbers; records the criterion.
+fn the_codes(r: &mut Report, ae: &Autoencoder, codes: &Tensor, min_images: usize) -> Result<Option<Tensor>> {
+    let k: usize = ae.decoder().input_shape().iter().product();
+    let dims = codes.dims().to_vec();
+    let fits = dims.len() == 2 && dims[1] == k && dims[0] >= min_images;
+    let codes = codes.to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
+    let finite = fits && codes.abs()?.max_all()?.to_scalar::<f32>()?.is_finite();
+    r.add(
+        "codes for your decoder",
+        finite,
+        format!(
+            "shape {dims:?}{}",
+            if fits && !finite {
+                ", with NaN or infinite numbers"
+            } else {
+                ""
+            }
+        ),
+        format!("(N, {k}) with N ≥ {min_images}, finite numbers"),
+        "draw one code per image, as many numbers as the decoder takes (its input), from a distribution of codes",
+    );
+    Ok(finite.then_some(codes))
+}
+
+/// The criterion that the encoder is the decoder's own: the pair rebuilds
+/// data-set shoes. The novelty of the codes is judged with this encoder, so
+/// handing in another one would hide that the codes are encoded shoes.
+fn a_trained_pair(r: &mut Report, ae: &Autoencoder, shoes: &Tensor, limits: &Limits) -> Result<()> {
+    let some = shoes.narrow(0, 0, shoes.dim(0)?.min(1_000))?;
+    let m = mse_value(&predict(ae, &some, 512)?, &some)?;
+    r.add(
+        "the encoder and decoder are a trained pair",
+        m <= limits.max_mse,
+        format!("MSE {m:.4} rebuilding {} data-set shoes", some.dim(0)?),
+        format!("≤ {:.3}{}", limits.max_mse, mode_note()),
+        "hand in the autoencoder you trained: the check encodes data-set shoes with its encoder to tell new codes from copies",
+    );
+    Ok(())
+}
+
+/// The codes of `shoes` mirrored, and moved by one pixel each way.
+fn edited_codes(ae: &Autoencoder, shoes: &Tensor) -> Result<Vec<Tensor>> {
+    let imgs = shoes.reshape((shoes.dim(0)?, 28, 28))?;
+    let mirrored = Tensor::cat(
+        &(0..28)
+            .rev()
+            .map(|c| imgs.narrow(2, c, 1))
+            .collect::<candle_core::Result<Vec<_>>>()?,
+        2,
+    )?;
+    let zeros = |dim: usize| -> candle_core::Result<Tensor> {
+        let mut shape = vec![imgs.dim(0)?, 28, 28];
+        shape[dim] = 1;
+        Tensor::zeros(shape, imgs.dtype(), imgs.device())
+    };
+    let mut moved = vec![mirrored];
+    for dim in [1, 2] {
+        moved.push(Tensor::cat(&[&zeros(dim)?, &imgs.narrow(dim, 0, 27)?], dim)?);
+        moved.push(Tensor::cat(&[&imgs.narrow(dim, 1, 27)?, &zeros(dim)?], dim)?);
+    }
+    moved
+        .iter()
+        .map(|m| Ok(predict(&ae.encoder(), &m.reshape((m.dim(0)?, 784))?, 512)?.to_dtype(DType::F32)?))
+        .collect()
+}
+
+/// The criterion that the codes are new: few of them near the encoder's
+/// codes of data-set shoes (edited ones included), in units of the typical
+/// distance between two data-set codes.
+fn new_codes(
+    r: &mut Report,
+    ae: &Autoencoder,
+    codes: &Tensor,
+    shoes: &Tensor,
+    data_codes: &Tensor,
+    limits: &Limits,
+) -> Result<()> {
+    let sample = data_codes.narrow(0, 0, data_codes.dim(0)?.min(1_000))?;
+    let mut spacing = super::second_nearest_rms(&sample, data_codes)?;
+    spacing.sort_by(|a, b| a.total_cmp(b));
+    let unit = spacing[spacing.len() / 2].max(1e-6);
+    let mut refs = vec![data_codes.clone()];
+    refs.extend(edited_codes(ae, shoes)?);
+    let near = nearest_rms(codes, &Tensor::cat(&refs, 0)?)?;
+    let ratios: Vec<f32> = near.iter().map(|d| d / unit).collect();
+    let copies = ratios.iter().filter(|&&x| x < limits.code_copy_ratio).count() as f32 / ratios.len() as f32;
+    let mut sorted = ratios.clone();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    r.add(
+        "new codes, not the encoder's codes of data-set shoes",
+        copies <= limits.max_duplicate_share,
+        format!(
+            "{:.0} % of the codes lie within {} of the typical spacing of data-set codes from the code of a data-set shoe (or of one mirrored or moved by a pixel); median {:.2}",
+            100.0 * copies,
+            limits.code_copy_ratio,
+            sorted[sorted.len() / 2]
+        ),
+        format!("≤ {:.0} %{}", 100.0 * limits.max_duplicate_share, mode_note()),
+        "draw new codes from the distribution of the training codes (lesson 6); encoding data-set shoes, edited or not, reconstructs them",
+    );
+    Ok(())
+}
+
+/// Read as shoes by the judge, and each kind represented.
+fn shoe_criteria(r: &mut Report, xs: &Tensor, judge: &Classifier, limits: &Limits) -> Result<()> {
     let n = xs.dim(0)?;
-    // Read as shoes, and each kind represented.
-    let pred = judge.predict_classes(&xs)?.to_vec1::<u32>()?;
+    let pred = judge.predict_classes(xs)?.to_vec1::<u32>()?;
     let share = |classes: &[u32]| pred.iter().filter(|p| classes.contains(p)).count() as f32 / n as f32;
     let shoe = share(&CLASSES);
     r.add(
@@ -158,13 +296,17 @@ pub fn check_generated_with(
             .collect::<Vec<_>>()
             .join(", "),
         format!("each ≥ {:.0} %{}", 100.0 * limits.min_kind_share, mode_note()),
-        "train on all three kinds, and sample the whole latent distribution (scale 1), not one corner of it",
+        "train on all three kinds, and sample the whole latent distribution, not one corner of it",
     );
-    // New: not near-duplicates of a data-set shoe or of a reconstruction.
-    let recon_train = predict(ae, &shoes.train_images, 512)?;
-    let recon_test = predict(ae, &shoes.test_images, 512)?;
-    let to_data = nearest_rms(&xs, &Tensor::cat(&[&shoes.train_images, &shoes.test_images], 0)?)?;
-    let to_recon = nearest_rms(&xs, &Tensor::cat(&[&recon_train, &recon_test], 0)?)?;
+    Ok(())
+}
+
+/// Decoded images that are near-duplicates of a data-set shoe or of the
+/// decoder's reconstruction of one.
+fn not_copies(r: &mut Report, xs: &Tensor, shoes: &Tensor, recon: &Tensor, limits: &Limits) -> Result<()> {
+    let n = xs.dim(0)?;
+    let to_data = nearest_rms(xs, shoes)?;
+    let to_recon = nearest_rms(xs, &recon.to_device(&Device::Cpu)?.to_dtype(DType::F32)?)?;
     let dup = |i: usize| to_data[i] < limits.copy_rms || to_recon[i] < limits.recon_rms;
     let dups = (0..n).filter(|&i| dup(i)).count() as f32 / n as f32;
     let median = |v: &[f32]| {
@@ -186,13 +328,5 @@ pub fn check_generated_with(
         format!("≤ {:.0} %{}", 100.0 * limits.max_duplicate_share, mode_note()),
         "generate from new codes drawn at random; copying or reconstructing existing shoes is not generating",
     );
-    let spread = mean_pairwise_rms(&xs)?;
-    r.add(
-        "varied images",
-        spread >= limits.min_spread_rms,
-        format!("mean distance between two images {spread:.3} RMS"),
-        format!("≥ {}{}", limits.min_spread_rms, mode_note()),
-        "each image needs its own random code; one code (or the mean code) gives the same shoe again and again",
-    );
-    r.verdict("exercise 1, generated shoes")
+    Ok(())
 }

@@ -52,7 +52,7 @@ impl Autoencoder {
             });
         }
         if !encoder.device().same_device(&decoder.device()) {
-            return Err(Error::invalid(
+            return Err(Error::disagree(
                 "Autoencoder::new: the encoder and decoder live on different devices; build both with the same `dev`",
             ));
         }

@@ -54,7 +54,7 @@ impl Classifier {
     pub fn share_of(&self, xs: &Tensor, classes: &[u32]) -> Result<f32> {
         let pred = self.predict_classes(xs)?.to_vec1::<u32>()?;
         if pred.is_empty() {
-            return Err(Error::invalid("share_of: no images given"));
+            return Err(Error::empty("share_of: no images given"));
         }
         let hits = pred.iter().filter(|p| classes.contains(p)).count();
         Ok(hits as f32 / pred.len() as f32)
@@ -65,7 +65,7 @@ impl Classifier {
         let pred = self.predict_classes(xs)?.to_vec1::<u32>()?;
         let labels = labels.to_vec1::<u32>()?;
         if pred.len() != labels.len() || pred.is_empty() {
-            return Err(Error::invalid(format!(
+            return Err(Error::disagree(format!(
                 "accuracy: {} images but {} labels; give one label per image",
                 pred.len(),
                 labels.len()
@@ -117,7 +117,7 @@ impl Classifier {
     pub fn judge(&self, xs: &Tensor) -> Result<Judgement> {
         let n = xs.dim(0)?;
         if n == 0 {
-            return Err(Error::invalid("judge: no images given; decode some codes first"));
+            return Err(Error::empty("judge: no images given; decode some codes first"));
         }
         let probs = candle_nn::ops::softmax_last_dim(&predict(self, xs, 1024)?)?;
         let best = probs.max(1)?.to_vec1::<f32>()?;

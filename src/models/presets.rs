@@ -98,7 +98,7 @@ impl DenseAutoencoder {
     /// Builds the model on `dev`.
     pub fn build(&self, dev: &Device) -> Result<Autoencoder> {
         if self.input_dim == 0 || self.latent_dim == 0 || self.hidden.contains(&0) {
-            return Err(Error::invalid(format!(
+            return Err(Error::out_of_range(format!(
                 "DenseAutoencoder: input_dim {}, hidden {:?} and latent_dim {} must all be at least 1",
                 self.input_dim, self.hidden, self.latent_dim
             )));

@@ -6,6 +6,10 @@ use candle_core::{Device, Tensor, Var};
 use rand::SeedableRng;
 use rand_distr::{Distribution, Uniform};
 
+/// The most numbers one weight tensor may hold: 2^28 (1 GiB of f32), a
+/// hundred times the largest layer of the course.
+pub const MAX_WEIGHTS: usize = 1 << 28;
+
 /// What a [`super::LayerConfig`] gets to build its layer: the device, a
 /// random generator seeded for this layer alone (the model's seed mixed with
 /// the layer's position, type and input shape), and the layer's name and
@@ -54,9 +58,22 @@ impl Init {
         &self.layer
     }
 
+    /// How many numbers a weight tensor of `shape` holds, refused above
+    /// [`MAX_WEIGHTS`] (a layer that large would take minutes and gigabytes
+    /// to initialise before failing for want of memory).
+    fn count(&self, shape: &[usize]) -> Result<usize> {
+        match shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+            Some(n) if n <= MAX_WEIGHTS => Ok(n),
+            _ => Err(self.setting_error(format!(
+                "a weight tensor of shape {shape:?} holds more than {MAX_WEIGHTS} numbers; \
+                 use fewer units or filters, or give the layer a smaller input"
+            ))),
+        }
+    }
+
     /// Weights drawn uniformly from `[-limit, limit]`.
     pub fn uniform(&mut self, shape: &[usize], limit: f64) -> Result<Var> {
-        let n: usize = shape.iter().product();
+        let n = self.count(shape)?;
         let dist = Uniform::new_inclusive(-limit as f32, limit as f32)
             .map_err(|e| Error::invalid(format!("{}: weight initialisation: {e}", self.layer)))?;
         let values: Vec<f32> = (0..n).map(|_| dist.sample(&mut self.rng)).collect();
@@ -71,7 +88,7 @@ impl Init {
 
     /// A tensor of one value (biases start at 0, scales at 1).
     pub fn constant(&mut self, shape: &[usize], value: f32) -> Result<Var> {
-        let n: usize = shape.iter().product();
+        let n = self.count(shape)?;
         Ok(Var::from_tensor(&Tensor::from_vec(vec![value; n], shape, &self.dev)?)?)
     }
 

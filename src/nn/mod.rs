@@ -42,7 +42,7 @@ pub use activation::{activation, Activation};
 pub use conv::{conv2d, conv_transpose2d, Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, Padding};
 pub use dense::{dense, Dense, DenseConfig};
 pub use init::Init;
-pub use model::Model;
+pub use model::{load_weights, load_weights_bytes, save_weights, Model};
 pub use pass::Pass;
 pub use regularize::{
     activity_l1, batch_norm, dropout, gaussian_noise, ActivityL1, BatchNorm, BatchNormConfig, Dropout,

@@ -40,6 +40,8 @@ impl Sequential {
     /// dimension: `&[784]` for flat images, `&[1, 28, 28]` for images with a
     /// channel), whose weights will live on `dev`.
     pub fn input(input: &[usize], dev: &Device) -> Self {
+        // The course's settings (the CPU kernels among them) before any layer.
+        crate::runtime::settings();
         Sequential {
             name: "sequential".into(),
             input: input.to_vec(),
@@ -73,7 +75,7 @@ impl Sequential {
     #[allow(clippy::should_implement_trait)] // Keras' name; not `+`
     pub fn add(mut self, config: impl LayerConfig) -> Result<Self> {
         if self.input.is_empty() || self.input.contains(&0) {
-            return Err(Error::invalid(format!(
+            return Err(Error::out_of_range(format!(
                 "Sequential::input({:?}): every input dimension must be at least 1, e.g. &[784] or &[1, 28, 28]",
                 self.input
             )));
@@ -199,8 +201,7 @@ impl Sequential {
             .flat_map(|e| e.layer.params())
             .map(|(_, v)| v)
             .collect();
-        cells::keep_ids_apart(vars.iter().map(|v| v.as_tensor()));
-        cells::move_past([xs]);
+        cells::enter_graph(vars.iter().map(|v| v.as_tensor()), [xs]);
         let mut xs = self.fit_input(xs)?;
         let mut i = 0;
         while i < self.layers.len() {

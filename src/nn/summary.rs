@@ -56,23 +56,33 @@ fn thousands(n: usize) -> String {
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let line = "─".repeat(78);
+        let rows: Vec<(String, String)> = self
+            .rows
+            .iter()
+            .map(|r| {
+                let dims: Vec<String> = r.output.iter().map(|d| d.to_string()).collect();
+                (
+                    format!("{} ({})", r.name, r.kind),
+                    format!("(None, {})", dims.join(", ")),
+                )
+            })
+            .collect();
+        // The layer column grows with the longest name, as Keras' does.
+        let name_w = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0).max(46);
+        let shape_w = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0).max(20);
+        let total_w = name_w + shape_w + 12;
         writeln!(f, "Model: \"{}\"", self.title)?;
-        writeln!(f, "{line}")?;
-        writeln!(f, "{:<46} {:<20} {:>10}", "Layer (type)", "Output Shape", "Param #")?;
-        writeln!(f, "{}", "═".repeat(78))?;
-        for r in &self.rows {
-            let dims: Vec<String> = r.output.iter().map(|d| d.to_string()).collect();
-            let shape = format!("(None, {})", dims.join(", "));
-            writeln!(
-                f,
-                "{:<46} {:<20} {:>10}",
-                format!("{} ({})", r.name, r.kind),
-                shape,
-                thousands(r.params)
-            )?;
+        writeln!(f, "{}", "─".repeat(total_w))?;
+        writeln!(
+            f,
+            "{:<name_w$} {:<shape_w$} {:>10}",
+            "Layer (type)", "Output Shape", "Param #"
+        )?;
+        writeln!(f, "{}", "═".repeat(total_w))?;
+        for ((name, shape), r) in rows.iter().zip(&self.rows) {
+            writeln!(f, "{name:<name_w$} {shape:<shape_w$} {:>10}", thousands(r.params))?;
         }
-        writeln!(f, "{}", "═".repeat(78))?;
+        writeln!(f, "{}", "═".repeat(total_w))?;
         write!(f, "Total params: {}", thousands(self.total_params()))
     }
 }

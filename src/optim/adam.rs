@@ -64,7 +64,7 @@ impl Adam {
     /// which keeps it private: it could be neither saved nor put back.
     pub fn check_saveable(&self) -> Result<()> {
         if self.others > 0 {
-            return Err(Error::invalid(
+            return Err(Error::refused(
                 "Adam's state on a GPU cannot be saved or restored (candle-nn's AdamW keeps it private): \
                  train without checkpoints there, or use Optimizer::rmsprop() or Optimizer::adadelta(), whose state can be",
             ));
@@ -108,7 +108,7 @@ impl Adam {
         for (var, m, v) in self.cpu.iter_mut() {
             let Some(g) = grads.get(var) else { continue };
             if g.dims() != var.dims() || g.dtype() != DType::F32 || !g.device().is_cpu() {
-                return Err(Error::invalid(format!(
+                return Err(Error::disagree(format!(
                     "Adam: the gradient of a {:?} parameter has shape {:?} ({:?}, {:?})",
                     var.dims(),
                     g.dims(),

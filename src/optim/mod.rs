@@ -18,7 +18,7 @@ pub use adam::Adam;
 pub use keras::{Adadelta, RmsProp};
 
 /// Which optimiser to train with, and its settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub enum Optimizer {
     /// Adam (Keras defaults: lr 1e-3, β 0.9/0.999, ε 1e-7).
     Adam { lr: f64, beta1: f64, beta2: f64, eps: f64 },
@@ -71,7 +71,7 @@ impl Optimizer {
     }
 
     /// Adadelta with learning rate `lr`, other settings as Keras. The seeds
-    /// ran Keras 2, whose Adadelta defaulted to `lr` 1.0 (Keras 3: 1e-3).
+    /// ran standalone Keras 2, whose Adadelta defaulted to `lr` 1.0 (`tf.keras` and Keras 3: 1e-3).
     pub fn adadelta_lr(lr: f64) -> Self {
         match Optimizer::adadelta() {
             Optimizer::Adadelta { rho, eps, .. } => Optimizer::Adadelta { lr, rho, eps },
@@ -95,11 +95,10 @@ impl Optimizer {
     /// `vars`, which may come from another notebook cell (see
     /// [`crate::runtime::cells`]): build the optimiser in the cell that runs the loop.
     pub fn build(&self, vars: Vec<Var>) -> Result<OptimizerState> {
-        let highest_id = crate::runtime::cells::highest_id(vars.iter().map(|v| v.as_tensor()));
-        crate::runtime::cells::keep_above(highest_id);
+        let cell = crate::runtime::cells::OptimizerCell::new(&vars);
         let lr = self.lr();
         if !(lr.is_finite() && lr > 0.0) {
-            return Err(Error::invalid(format!(
+            return Err(Error::out_of_range(format!(
                 "learning rate {lr} is not allowed: use a finite value > 0 (Keras' default is 0.001)"
             )));
         }
@@ -118,21 +117,15 @@ impl Optimizer {
             Optimizer::RmsProp { lr, rho, eps } => Rule::RmsProp(RmsProp::new(vars, lr, rho, eps)?),
             Optimizer::Adadelta { lr, rho, eps } => Rule::Adadelta(Adadelta::new(vars, lr, rho, eps)?),
         };
-        Ok(OptimizerState {
-            rule,
-            highest_id,
-            built_in: crate::runtime::cells::copy_key(),
-        })
+        Ok(OptimizerState { rule, cell })
     }
 }
 
 /// A built optimiser, ready to step.
 pub struct OptimizerState {
     rule: Rule,
-    /// The highest tensor id among its variables.
-    highest_id: usize,
-    /// The copy of the crate (the notebook cell) that built it.
-    built_in: usize,
+    /// The notebook cell that built it (see [`crate::runtime::cells`]).
+    cell: crate::runtime::cells::OptimizerCell,
 }
 
 enum Rule {
@@ -199,10 +192,10 @@ impl OptimizerState {
     /// another cell and nothing in this one kept the variables' ids apart
     /// before the graph was built (a model's forward pass does it).
     fn check_cell(&self) -> Result<()> {
-        if crate::runtime::cells::copy_key() == self.built_in || crate::runtime::cells::kept_apart(self.highest_id) {
+        if self.cell.safe_to_step() {
             return Ok(());
         }
-        Err(Error::invalid(
+        Err(Error::refused(
             "this optimiser was built in an earlier notebook cell, so this cell's tensors may carry the same \
              ids as its variables and candle would mix up their gradients (evcxr gives every cell its own copy \
              of candle, whose tensor ids start again at 1; see autoencoders::runtime::cells). Build the optimiser in this \
@@ -215,12 +208,12 @@ impl OptimizerState {
 /// The entry `name` of a saved optimiser state, checked to have `dims`.
 fn state_tensor(state: &HashMap<String, Tensor>, name: &str, dims: &[usize]) -> Result<Tensor> {
     let t = state.get(name).ok_or_else(|| {
-        Error::invalid(format!(
+        Error::disagree(format!(
             "the saved optimiser state has no {name:?}: it was saved by another optimiser or for another model"
         ))
     })?;
     if t.dims() != dims {
-        return Err(Error::invalid(format!(
+        return Err(Error::disagree(format!(
             "the saved optimiser state's {name:?} has shape {:?}, the model's weight {:?}: it was saved for another model",
             t.dims(),
             dims

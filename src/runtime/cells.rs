@@ -1,4 +1,4 @@
-//! Notebook cells and candle's tensor ids.
+//! Notebook cells and candle's tensor ids: the one seam of the workaround.
 //!
 //! evcxr compiles every cell into its own shared library, and links a copy of
 //! every dependency into each one, candle included. candle numbers tensors
@@ -9,30 +9,37 @@
 //! gradients by id, mixes the two: "shape mismatch in add", or, when the
 //! shapes happen to agree, silently wrong gradients.
 //!
-//! The crate keeps ids apart: before it builds a graph (`nn::Sequential`'s
-//! forward pass, `train::Loss`'s functions, building an optimiser) it moves the
-//! current cell's counter past the ids of the tensors it was handed, so every
-//! tensor the cell makes from then on is numbered above them. A hand-written
-//! loop that builds its graph from variables of an earlier cell gets the same
-//! protection by building its optimiser in the loop's cell, or by calling
-//! [`keep_ids_apart`] on the variables at the top of the cell. An optimiser
-//! built in an earlier cell refuses to step on a graph of a later cell that
-//! did neither (the error says so), rather than apply mixed-up gradients.
+//! The crate enters every graph it builds through [`enter_graph`]: a model's
+//! forward pass (with its weights), a loss (with the prediction and target),
+//! an optimiser being built (with its variables). It moves the current cell's
+//! counter past the ids of the tensors handed in, so every tensor the cell
+//! makes from then on is numbered above them. An optimiser remembers where
+//! it was built ([`OptimizerCell`]) and refuses to step on a graph of a
+//! later cell that entered no graph with its variables (the error names the
+//! fix: build it in the loop's cell, or call [`keep_ids_apart`] first).
 //!
 //! Outside evcxr (one copy of candle) ids are unique anyway and this costs a
-//! comparison per call.
+//! comparison per call. `AUTOENCODERS_CELL_IDS=off` switches it off, to show
+//! what it prevents (the notebook runner's self-test does).
 //!
+//! What it relies on in candle, pinned by `tests/cells.rs`: ids come from one
+//! counter per copy of candle that grows by one per tensor, and `TensorId`'s
+//! `Debug` form is `TensorId(n)`.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The highest id this copy of candle is known to have handed out. One per
 /// copy of this crate, that is one per notebook cell under evcxr.
 static PASSED: AtomicUsize = AtomicUsize::new(0);
 
-/// Ids below this were handed to [`keep_ids_apart`] in this copy: tensors
-/// made after that call are numbered above them.
+/// Ids below this belong to weights a graph of this copy was entered with:
+/// tensors made after that are numbered above them.
 static KEPT_BELOW: AtomicUsize = AtomicUsize::new(0);
+
+fn switched_on() -> bool {
+    super::settings().keep_ids_apart
+}
 
 /// The number inside a tensor's id (`TensorId` keeps it private; its `Debug`
 /// form is `TensorId(n)`).
@@ -66,52 +73,64 @@ pub fn highest_id<'a>(tensors: impl IntoIterator<Item = &'a Tensor>) -> usize {
     tensors.into_iter().map(id_number).max().unwrap_or(0)
 }
 
-/// Makes every tensor created from now on in the calling cell get an id
-/// above those of `tensors`, so a graph built from them cannot hold two
-/// tensors with one id. Cheap when nothing needs to move: a comparison per
-/// tensor. When something does, it costs about 0.2 µs per id skipped
-/// (tensors made and dropped).
-///
-/// Call it at the top of a cell, before any tensor is made from `tensors`:
-/// tensors made before the call keep their ids.
+/// Where the crate starts building a graph: moves this copy's id counter
+/// past the ids of `weights` (a model's weights, an optimiser's variables)
+/// and `others` (inputs, targets, predictions), so that no tensor made from
+/// now on shares an id with them. About 0.2 µs per id skipped when the
+/// counter moves, a comparison when it does not.
+pub fn enter_graph<'a>(weights: impl IntoIterator<Item = &'a Tensor>, others: impl IntoIterator<Item = &'a Tensor>) {
+    if !switched_on() {
+        return;
+    }
+    let w = highest_id(weights);
+    let highest = w.max(highest_id(others));
+    if highest >= PASSED.load(Ordering::Relaxed) {
+        let mut seen = 0;
+        while seen <= highest {
+            let Some(id) = new_id() else { return };
+            seen = id;
+        }
+        PASSED.fetch_max(seen, Ordering::Relaxed);
+    }
+    KEPT_BELOW.fetch_max(w + 1, Ordering::Relaxed);
+}
+
+/// For a hand-written loop on variables and an optimiser made in earlier
+/// cells: call it at the top of the loop's cell, before any tensor is made
+/// from `tensors` (tensors made before the call keep their ids).
 pub fn keep_ids_apart<'a>(tensors: impl IntoIterator<Item = &'a Tensor>) {
-    keep_above(highest_id(tensors));
+    enter_graph(tensors, []);
 }
 
-/// [`keep_ids_apart`] for tensors whose highest id is `highest`.
-pub(crate) fn keep_above(highest: usize) {
-    move_above(highest);
-    KEPT_BELOW.fetch_max(highest + 1, Ordering::Relaxed);
+/// Where an optimiser was built, to refuse a step that could mix up
+/// gradients (see the module's docs).
+#[derive(Debug, Clone, Copy)]
+pub struct OptimizerCell {
+    highest_id: usize,
+    copy: usize,
 }
 
-/// Whether [`keep_ids_apart`] has been called in this cell on tensors with
-/// ids up to `id`.
-pub fn kept_apart(id: usize) -> bool {
-    KEPT_BELOW.load(Ordering::Relaxed) > id
+impl OptimizerCell {
+    /// Enters a graph with `vars` and remembers this cell.
+    pub fn new(vars: &[Var]) -> Self {
+        let highest_id = highest_id(vars.iter().map(|v| v.as_tensor()));
+        enter_graph(vars.iter().map(|v| v.as_tensor()), []);
+        OptimizerCell {
+            highest_id,
+            copy: copy_key(),
+        }
+    }
+
+    /// True when a step is safe: in the cell that built the optimiser, or in
+    /// a cell that entered a graph with its variables (or with the
+    /// workaround switched off).
+    pub fn safe_to_step(&self) -> bool {
+        !switched_on() || copy_key() == self.copy || KEPT_BELOW.load(Ordering::Relaxed) > self.highest_id
+    }
 }
 
 /// An address that differs between copies of this crate, that is between
 /// notebook cells under evcxr (and never changes outside evcxr).
-pub fn copy_key() -> usize {
+fn copy_key() -> usize {
     &PASSED as *const AtomicUsize as usize
-}
-
-/// [`keep_ids_apart`] for tensors that may already be part of a graph (a
-/// loss's prediction): moves the counter but does not count as the call at
-/// the top of the cell.
-pub(crate) fn move_past<'a>(tensors: impl IntoIterator<Item = &'a Tensor>) {
-    move_above(highest_id(tensors));
-}
-
-/// Moves this copy's counter above `highest`.
-fn move_above(highest: usize) {
-    if highest < PASSED.load(Ordering::Relaxed) {
-        return;
-    }
-    let mut seen = 0;
-    while seen <= highest {
-        let Some(id) = new_id() else { return };
-        seen = id;
-    }
-    PASSED.fetch_max(seen, Ordering::Relaxed);
 }

@@ -1,6 +1,6 @@
-//! Full or quick mode. `cargo test` sets `AUTOENCODERS_QUICK=1` so that every
-//! notebook executes on a small subset with capped epochs; a person running
-//! the course gets the full data and the lesson's epochs.
+//! Full or quick mode. The notebook tests set `AUTOENCODERS_QUICK=1` so that
+//! every notebook executes on a small subset with capped epochs; a person
+//! running the course gets the full data and the lesson's epochs.
 //!
 //! Introduced in `notebooks/01_classic_autoencoder.ipynb`.
 
@@ -20,19 +20,19 @@ pub enum Mode {
 /// The environment variable that turns quick mode on (any value but `0`).
 pub const QUICK_ENV: &str = "AUTOENCODERS_QUICK";
 
-/// The current mode, read from [`QUICK_ENV`].
+/// The current mode ([`QUICK_ENV`], read once by [`super::settings`]).
 pub fn mode() -> Mode {
-    match std::env::var(QUICK_ENV) {
-        Ok(v) if !v.is_empty() && v != "0" => Mode::Quick {
-            train: 2000,
-            test: 500,
-            max_epochs: 2,
-        },
-        _ => Mode::Full,
-    }
+    super::settings().mode
 }
 
 impl Mode {
+    /// Quick mode's sizes: 2,000 training and 500 test images, 2 epochs.
+    pub const QUICK: Mode = Mode::Quick {
+        train: 2000,
+        test: 500,
+        max_epochs: 2,
+    };
+
     /// `(train, test)` subset sizes in quick mode.
     pub fn subset(self) -> Option<(usize, usize)> {
         match self {
@@ -55,15 +55,6 @@ impl Mode {
         match self {
             Mode::Full => steps,
             Mode::Quick { max_epochs, .. } => steps.min(100 * max_epochs),
-        }
-    }
-
-    /// The number of images to use where a lesson asks for `n` (quick mode:
-    /// at most a third of its test subset, at least 100).
-    pub fn sample_size(self, n: usize) -> usize {
-        match self {
-            Mode::Full => n,
-            Mode::Quick { test, .. } => n.min((test / 3).max(100)),
         }
     }
 

@@ -7,11 +7,15 @@
 //!
 //! The folder holds `weights-E.safetensors`, `optimizer-E.safetensors`
 //! (E: epochs done) and `checkpoint.json`, written last and atomically,
-//! which names them; older files are removed after it. A stop at any moment
-//! leaves the previous checkpoint whole.
+//! which names them; older files are removed after it. A stop at any moment,
+//! or a save that fails (a full disk), leaves the previous checkpoint whole.
+//! A `fit` holds the folder's `LOCK` while it trains: a second `fit` on the
+//! same folder, from another kernel, is refused.
 
+use super::hooks::{Begin, EpochEnd, Hook};
 use super::{History, TrainConfig, Trainer};
-use crate::error::{write_atomic, Error, Result};
+use crate::error::{Error, Result};
+use crate::io::write_atomic;
 use crate::nn::Model;
 use candle_core::{DType, Device, Tensor};
 use serde_json::{json, Value};
@@ -78,55 +82,14 @@ fn settings(cfg: &TrainConfig, data: &DataKey) -> Value {
         "shuffle": cfg.shuffle,
         "seed": cfg.seed,
         "loss": cfg.loss.name(),
-        "optimizer": format!("{:?}", cfg.optimizer),
-    })
-}
-
-pub(crate) fn history_json(h: &History) -> Value {
-    json!({
-        "loss": h.loss,
-        "val_loss": h.val_loss,
-        "terms": h.terms,
-        "seconds": h.seconds,
-        "loss_name": h.loss_name,
-    })
-}
-
-pub(crate) fn history_from(v: &Value) -> Option<History> {
-    // Non-finite values were written as null.
-    let numbers = |v: &Value| -> Option<Vec<f32>> {
-        v.as_array()?
-            .iter()
-            .map(|x| {
-                if x.is_null() {
-                    Some(f32::NAN)
-                } else {
-                    x.as_f64().map(|f| f as f32)
-                }
-            })
-            .collect()
-    };
-    let floats = |key: &str| numbers(v.get(key)?);
-    let terms = v
-        .get("terms")?
-        .as_array()?
-        .iter()
-        .map(|t| Some((t.get(0)?.as_str()?.to_string(), numbers(t.get(1)?)?)))
-        .collect::<Option<Vec<_>>>()?;
-    Some(History {
-        loss: floats("loss")?,
-        val_loss: floats("val_loss")?,
-        terms,
-        seconds: floats("seconds")?,
-        loss_name: v.get("loss_name")?.as_str()?.to_string(),
-        stopped: None,
+        "optimizer": serde_json::to_value(cfg.optimizer).unwrap_or(Value::Null),
     })
 }
 
 /// Saves the state after `epochs_done` epochs.
 pub(crate) fn save(
     ck: &Checkpoints,
-    model: &impl Model,
+    model: &dyn Model,
     trainer: &Trainer,
     cfg: &TrainConfig,
     data: &DataKey,
@@ -139,7 +102,7 @@ pub(crate) fn save(
         format!("weights-{epochs_done}.safetensors"),
         format!("optimizer-{epochs_done}.safetensors"),
     );
-    model.save(dir.join(&weights))?;
+    crate::nn::save_weights(model, dir.join(&weights))?;
     let state = safetensors::serialize(trainer.opt.state()?, None)
         .map_err(|e| Error::invalid(format!("{}: {e}", dir.join(&optimizer).display())))?;
     write_atomic(dir.join(&optimizer), &state)?;
@@ -149,7 +112,7 @@ pub(crate) fn save(
         "weights": weights,
         "optimizer": optimizer,
         "settings": settings(cfg, data),
-        "history": history_json(history),
+        "history": serde_json::to_value(history).unwrap_or(Value::Null),
     });
     write_atomic(dir.join(INDEX), index.to_string().as_bytes())?;
     // The index now names the new files: the older ones can go.
@@ -170,7 +133,7 @@ pub(crate) struct Resumed {
 }
 
 fn unreadable(path: &Path, what: &str) -> Error {
-    Error::invalid(format!(
+    Error::bad_file(format!(
         "{} is not a checkpoint this course wrote ({what}); delete its folder to start training afresh",
         path.display()
     ))
@@ -181,7 +144,7 @@ fn unreadable(path: &Path, what: &str) -> Error {
 /// them; nothing of the model changes then.
 pub(crate) fn resume(
     ck: &Checkpoints,
-    model: &impl Model,
+    model: &dyn Model,
     trainer: &mut Trainer,
     cfg: &TrainConfig,
     data: &DataKey,
@@ -198,7 +161,7 @@ pub(crate) fn resume(
     for key in SHARED {
         let (was, is) = (saved.get(key).unwrap_or(&Value::Null), &now[key]);
         if was != is {
-            return Err(Error::invalid(format!(
+            return Err(Error::refused(format!(
                 "the checkpoint in {} was made with {key} = {was}, this fit has {key} = {is}: use the same data and settings to resume, \
                  or another folder (or delete this one) to start afresh",
                 ck.dir.display()
@@ -213,13 +176,14 @@ pub(crate) fn resume(
     let file =
         |key: &str| -> Result<PathBuf> { Ok(ck.dir.join(field(key)?.as_str().ok_or_else(|| unreadable(&path, key))?)) };
     if epochs_done > epochs {
-        return Err(Error::invalid(format!(
+        return Err(Error::refused(format!(
             "the checkpoint in {} holds {epochs_done} epochs, more than the {epochs} this fit runs: ask for at least {epochs_done} epochs, \
              or use another folder (or delete this one) to train {epochs} from the start",
             ck.dir.display()
         )));
     }
-    let history = history_from(field("history")?).ok_or_else(|| unreadable(&path, "history"))?;
+    let history: History =
+        serde_json::from_value(field("history")?.clone()).map_err(|e| unreadable(&path, &format!("history: {e}")))?;
     let (opt_path, weights_path) = (file("optimizer")?, file("weights")?);
     for p in [&opt_path, &weights_path] {
         if !p.is_file() {
@@ -231,7 +195,154 @@ pub(crate) fn resume(
     // The optimiser checks every entry before it changes; the model checks
     // every name and shape before it loads a weight.
     trainer.opt.load_state(&state)?;
-    model.load(&weights_path)?;
+    crate::nn::load_weights(model, &weights_path)?;
     trainer.steps = steps;
     Ok(Some(Resumed { epochs_done, history }))
+}
+
+/// The lock a `fit` holds on its checkpoint folder while it trains: the file
+/// `LOCK`, made with `create_new`, holding the process id. Another `fit`
+/// (another kernel of the same student, say) that finds it refuses to start
+/// instead of interleaving its files with the first one's; a lock whose
+/// process is gone is taken over. Released when the `fit` ends.
+struct FolderLock {
+    dir: PathBuf,
+}
+
+const LOCK: &str = "LOCK";
+
+/// The checkpoint folders this process holds (two fits of one kernel, in
+/// two threads, have the same process id).
+static HELD: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Whether process `pid` runs. Where there is no `/proc` (macOS), every lock
+/// counts as held: the refusal says how to remove a stale one.
+fn alive(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    !proc.is_dir() || proc.join(pid.to_string()).exists()
+}
+
+impl FolderLock {
+    fn take(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+        let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+        let path = dir.join(LOCK);
+        let busy = |holder: String| {
+            Error::refused(format!(
+                "{} is in use: another fit ({holder}) is training with checkpoints there. Let it finish, or give this fit \
+                 another folder; if no other notebook is training, delete {}",
+                dir.display(),
+                path.display()
+            ))
+        };
+        if held.contains(&dir) {
+            return Err(busy("in this kernel".to_string()));
+        }
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    let _ = write!(f, "{}", std::process::id());
+                    held.push(dir.clone());
+                    return Ok(FolderLock { dir });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let pid = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|t| t.trim().parse::<u32>().ok());
+                    if let Some(pid) = pid.filter(|&p| p != std::process::id() && alive(p)) {
+                        return Err(busy(format!("process {pid}")));
+                    }
+                    // Left by a process that is gone: take it over.
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        Err(busy("a process that keeps taking the lock".to_string()))
+    }
+}
+
+impl Drop for FolderLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.dir.join(LOCK));
+        let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+        held.retain(|d| d != &self.dir);
+    }
+}
+
+/// Checkpoints as a hook of `fit`: resumes before the first epoch, saves
+/// after every `every` complete epochs (and after the last), and tells the
+/// stop notice what running the fit again will do.
+pub(crate) struct CheckpointHook {
+    ck: Checkpoints,
+    cfg: TrainConfig,
+    data: DataKey,
+    last_saved: Option<usize>,
+    _lock: FolderLock,
+}
+
+impl CheckpointHook {
+    pub(crate) fn new(
+        ck: &Checkpoints,
+        cfg: &TrainConfig,
+        xs: &Tensor,
+        ys: &Tensor,
+        validation: Option<&(Tensor, Tensor)>,
+    ) -> Result<Self> {
+        Ok(CheckpointHook {
+            ck: ck.clone(),
+            cfg: cfg.clone(),
+            data: DataKey::new(xs, ys, validation)?,
+            last_saved: None,
+            _lock: FolderLock::take(&ck.dir)?,
+        })
+    }
+}
+
+impl Hook for CheckpointHook {
+    fn begin(&mut self, at: &mut Begin) -> Result<()> {
+        at.trainer.opt.check_saveable()?;
+        let Some(resumed) = resume(&self.ck, at.model, at.trainer, &self.cfg, &self.data, at.epochs)? else {
+            return Ok(());
+        };
+        *at.first_epoch = resumed.epochs_done.min(at.epochs);
+        *at.history = resumed.history;
+        self.last_saved = Some(resumed.epochs_done);
+        at.notes.push(format!(
+            "resumed from the checkpoint in {}: {} of {} epochs done{}",
+            self.ck.dir.display(),
+            resumed.epochs_done,
+            at.epochs,
+            if *at.first_epoch == at.epochs {
+                ", nothing left to train"
+            } else {
+                ""
+            }
+        ));
+        Ok(())
+    }
+
+    fn epoch_end(&mut self, at: &EpochEnd) -> Result<()> {
+        let done = at.epoch + 1;
+        if at.done == at.steps && (done.is_multiple_of(self.ck.every) || done == at.epochs) {
+            save(&self.ck, at.model, at.trainer, &self.cfg, &self.data, done, at.history)?;
+            self.last_saved = Some(done);
+        }
+        Ok(())
+    }
+
+    fn resume_hint(&self) -> Option<String> {
+        Some(match self.last_saved {
+            Some(done) => format!(
+                "; running this fit again resumes from the checkpoint in {} ({done} epochs done)",
+                self.ck.dir.display()
+            ),
+            None => format!(
+                "; no epoch was complete, so {} holds no checkpoint yet and running this fit again starts over",
+                self.ck.dir.display()
+            ),
+        })
+    }
 }

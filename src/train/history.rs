@@ -2,27 +2,48 @@
 
 use crate::error::Result;
 use crate::viz::{line_chart, Chart};
+use serde::{Deserialize, Deserializer, Serialize};
 
-/// What [`super::fit`] measured, epoch by epoch.
-#[derive(Debug, Clone, Default)]
+/// What [`super::fit`] measured, epoch by epoch. Saved as JSON with
+/// checkpoints and beside the shipped weights (non-finite values as `null`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
     /// Mean training loss of each epoch (over its batches, weighted by size),
     /// extra terms included, as Keras reports it.
+    #[serde(deserialize_with = "floats")]
     pub loss: Vec<f32>,
     /// Validation loss after each epoch, extra terms included (empty without
     /// validation data).
+    #[serde(deserialize_with = "floats")]
     pub val_loss: Vec<f32>,
     /// The extra loss terms the model's layers added (a VAE's `kl`, a sparse
     /// autoencoder's `l1_activity`), each with its mean per epoch.
+    #[serde(deserialize_with = "named_floats")]
     pub terms: Vec<(String, Vec<f32>)>,
     /// Wall-clock seconds of each epoch (training and validation).
+    #[serde(deserialize_with = "floats")]
     pub seconds: Vec<f32>,
     /// The loss function's Keras name.
     pub loss_name: String,
     /// Why and where training stopped before its last epoch (a time budget
-    /// used up); `None` when every epoch ran. The last epoch's figures then
-    /// cover the batches it ran.
+    /// used up, the stop button); `None` when every epoch ran. The last
+    /// epoch's figures then cover the batches it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
+}
+
+/// Numbers where JSON has `null` for NaN (serde_json writes non-finite
+/// values so).
+fn floats<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<f32>, D::Error> {
+    let v: Vec<Option<f32>> = Deserialize::deserialize(d)?;
+    Ok(v.into_iter().map(|x| x.unwrap_or(f32::NAN)).collect())
+}
+
+fn named_floats<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<(String, Vec<f32>)>, D::Error> {
+    let v: Vec<(String, Vec<Option<f32>>)> = Deserialize::deserialize(d)?;
+    Ok(v.into_iter()
+        .map(|(name, xs)| (name, xs.into_iter().map(|x| x.unwrap_or(f32::NAN)).collect()))
+        .collect())
 }
 
 impl History {

@@ -13,7 +13,7 @@ pub use crate::kernels::EPSILON;
 /// Checks that the shapes agree, and keeps tensor ids apart before a graph
 /// is built from the two (see [`crate::runtime::cells`]).
 fn same_shape(what: &str, pred: &Tensor, target: &Tensor) -> Result<()> {
-    crate::runtime::cells::move_past([pred, target]);
+    crate::runtime::cells::enter_graph([], [pred, target]);
     if pred.dims() != target.dims() {
         return Err(Error::shape(
             format!("{what}: target"),
@@ -106,7 +106,20 @@ impl Loss {
 impl Loss {
     /// The loss of a batch, as a scalar tensor.
     pub fn compute(self, pred: &Tensor, target: &Tensor) -> Result<Tensor> {
-        crate::runtime::cells::move_past([pred, target]);
+        crate::runtime::cells::enter_graph([], [pred, target]);
+        if !matches!(self, Loss::Custom { .. }) {
+            // Cross-entropy's targets are class labels (integers).
+            let labels = matches!(self, Loss::CrossEntropy);
+            for (what, t) in [("prediction", pred), ("target", target)] {
+                if !(t.dtype().is_float() || labels && what == "target") {
+                    return Err(Error::invalid(format!(
+                        "loss {}: the {what} is a {:?} tensor; losses need floating-point values: convert it with .to_dtype(DType::F32)",
+                        self.name(),
+                        t.dtype()
+                    )));
+                }
+            }
+        }
         match self {
             // On the CPU the same formulas run as single ops (crate::kernels).
             Loss::Mse

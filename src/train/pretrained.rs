@@ -20,10 +20,9 @@
 //! # Ok(()) }
 //! ```
 
-use super::checkpoint::{history_from, history_json};
 use super::History;
-use crate::data::checksum::{pinned_in, sha256_hex};
-use crate::error::{write_atomic, Error, Result};
+use crate::error::{Error, Result};
+use crate::io::{pinned_in, sha256_hex, write_atomic};
 use crate::nn::Model;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -47,7 +46,7 @@ pub fn pretrained_names() -> Vec<&'static str> {
 fn read_checked(dir: &Path, file: &str) -> Result<Vec<u8>> {
     let path = dir.join(file);
     let expected = pinned_in(SUMS, file).ok_or_else(|| {
-        Error::invalid(format!(
+        Error::not_found(format!(
             "weights/SHA256SUMS pins no file {file}; the shipped models are {:?}",
             pretrained_names()
         ))
@@ -77,7 +76,7 @@ pub fn pretrained(model: &impl Model, name: &str) -> Result<History> {
 pub fn pretrained_in(dir: impl AsRef<Path>, model: &impl Model, name: &str) -> Result<History> {
     let dir = dir.as_ref();
     if !pretrained_names().contains(&name) {
-        return Err(Error::invalid(format!(
+        return Err(Error::not_found(format!(
             "pretrained: no shipped weights named {name:?}; choose one of {:?}",
             pretrained_names()
         )));
@@ -86,13 +85,16 @@ pub fn pretrained_in(dir: impl AsRef<Path>, model: &impl Model, name: &str) -> R
     let file = format!("{name}.safetensors");
     let weights = read_checked(dir, &file)?;
     let unreadable = || {
-        Error::invalid(format!(
+        Error::bad_file(format!(
             "{}: not a record written by course-bench",
             dir.join(name).display()
         ))
     };
     let record: Value = serde_json::from_slice(&record).map_err(|_| unreadable())?;
-    let history = record.get("history").and_then(history_from).ok_or_else(unreadable)?;
+    let history: History = record
+        .get("history")
+        .and_then(|h| serde_json::from_value(h.clone()).ok())
+        .ok_or_else(unreadable)?;
     model.load_bytes(&weights, &dir.join(&file).display().to_string())?;
     Ok(history)
 }
@@ -124,7 +126,7 @@ pub fn save_pretrained(
         "parameters": model.param_count(),
         "command": command,
         "machine": machine,
-        "history": history_json(history),
+        "history": serde_json::to_value(history).unwrap_or(serde_json::Value::Null),
     });
     let record_file = format!("{name}.json");
     let text = serde_json::to_string_pretty(&record).map_err(|e| Error::invalid(e.to_string()))?;

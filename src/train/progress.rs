@@ -64,7 +64,7 @@ impl Progress {
             Shown::Plain
         } else if std::io::stdout().is_terminal() {
             Shown::Terminal
-        } else if std::env::var("AUTOENCODERS_JUPYTER_RELAY").is_ok_and(|v| v == "1") {
+        } else if crate::runtime::settings().jupyter_relay {
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.subsec_nanos());

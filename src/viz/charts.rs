@@ -23,11 +23,13 @@ pub(super) fn register_font() -> Result<()> {
             .map_err(|_| "the bundled font is not a font".to_string())
     })
     .clone()
-    .map_err(Error::Plot)
+    .map_err(|e| Error::plot("the bundled font", std::io::Error::other(e)))
 }
 
-fn plot_err<E: std::fmt::Display>(e: E) -> Error {
-    Error::Plot(e.to_string())
+/// A plotters failure while drawing a chart. Its error type borrows the
+/// backend's, which need not be `'static`, so the source is kept as text.
+fn plot_err<E: std::error::Error>(e: E) -> Error {
+    Error::plot("a chart", std::io::Error::other(e.to_string()))
 }
 
 /// What a chart draws, on any backend.
@@ -107,7 +109,7 @@ fn bounds(title: &str, values: impl Iterator<Item = f32>) -> Result<(f32, f32)> 
     let pad = ((hi - lo) * 0.05).max(1e-3);
     let (a, b) = (lo - pad, hi + pad);
     if !(a.is_finite() && b.is_finite() && (b - a).is_finite()) {
-        return Err(Error::invalid(format!(
+        return Err(Error::not_finite(format!(
             "chart {title:?}: values from {lo} to {hi} have no finite range to draw; check them for NaN or overflow"
         )));
     }
@@ -161,10 +163,12 @@ impl Figure for Lines<'_> {
 pub fn xy_chart(title: &str, x_label: &str, y_label: &str, series: &[(&str, Vec<(f32, f32)>)]) -> Result<Chart> {
     let pts: Vec<(f32, f32)> = series.iter().flat_map(|s| s.1.iter().copied()).collect();
     if pts.is_empty() {
-        return Err(Error::invalid(format!("chart {title:?}: no values to plot")));
+        return Err(Error::empty(format!("chart {title:?}: no values to plot")));
     }
     if let Some(bad) = pts.iter().find(|p| !p.0.is_finite() || !p.1.is_finite()) {
-        return Err(Error::invalid(format!("chart {title:?}: value {bad:?} is not finite")));
+        return Err(Error::not_finite(format!(
+            "chart {title:?}: value {bad:?} is not finite"
+        )));
     }
     let (x0, x1) = bounds(title, pts.iter().map(|p| p.0))?;
     let (y0, y1) = bounds(title, pts.iter().map(|p| p.1))?;
@@ -185,6 +189,8 @@ struct Bars<'s> {
     names: Vec<&'s str>,
     shares: Vec<[f32; HISTOGRAM_BINS]>,
     x: Range<f32>,
+    /// Left edge of the first bin, and the bins' width.
+    bins: (f32, f32),
     top: f32,
     threshold: Option<f32>,
 }
@@ -193,11 +199,11 @@ impl Figure for Bars<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
         let labels = (self.x_label, "share of the series");
         let mut chart = axes(root, self.title, labels, (self.x.clone(), 0f32..self.top))?;
-        let width = (self.x.end - self.x.start) / HISTOGRAM_BINS as f32;
+        let (start, width) = self.bins;
         for (i, (name, share)) in self.names.iter().zip(&self.shares).enumerate() {
             let color = Palette99::pick(i).to_rgba().mix(0.45);
             let bars = share.iter().enumerate().map(|(b, &h)| {
-                let left = self.x.start + b as f32 * width;
+                let left = start + b as f32 * width;
                 Rectangle::new([(left, 0.0), (left + width, h)], color.filled())
             });
             chart
@@ -227,21 +233,26 @@ pub fn histogram(title: &str, x_label: &str, series: &[(&str, &[f32])], threshol
         .chain(threshold)
         .collect();
     if series.iter().any(|s| s.1.is_empty()) || all.is_empty() {
-        return Err(Error::invalid(format!("histogram {title:?}: a series has no values")));
+        return Err(Error::empty(format!("histogram {title:?}: a series has no values")));
     }
     if let Some(bad) = all.iter().find(|v| !v.is_finite()) {
-        return Err(Error::invalid(format!(
+        return Err(Error::not_finite(format!(
             "histogram {title:?}: value {bad} is not finite"
         )));
     }
-    let (x0, x1) = bounds(title, all.iter().copied())?;
-    let width = (x1 - x0) / HISTOGRAM_BINS as f32;
+    // The bins span the values exactly (no bar reaches below the smallest
+    // value, say below an MSE of 0); the axis adds a margin around them.
+    let (lo, hi) = all
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+    let width = ((hi - lo) / HISTOGRAM_BINS as f32).max(1e-6);
+    let (x0, x1) = bounds(title, [lo, lo + width * HISTOGRAM_BINS as f32].into_iter())?;
     let shares: Vec<[f32; HISTOGRAM_BINS]> = series
         .iter()
         .map(|(_, vs)| {
             let mut share = [0f32; HISTOGRAM_BINS];
             for v in vs.iter() {
-                share[(((v - x0) / width) as usize).min(HISTOGRAM_BINS - 1)] += 1.0 / vs.len() as f32;
+                share[(((v - lo) / width) as usize).min(HISTOGRAM_BINS - 1)] += 1.0 / vs.len() as f32;
             }
             share
         })
@@ -253,6 +264,7 @@ pub fn histogram(title: &str, x_label: &str, series: &[(&str, &[f32])], threshol
         names: series.iter().map(|s| s.0).collect(),
         shares,
         x: x0..x1,
+        bins: (lo, width),
         top,
         threshold,
     })
@@ -330,24 +342,24 @@ pub fn scatter_by_class(title: &str, points: &Tensor, labels: &Tensor, class_nam
     let pts = points.to_device(&Device::Cpu)?.to_dtype(DType::F32)?.to_vec2::<f32>()?;
     let labels = labels.to_device(&Device::Cpu)?.to_dtype(DType::U32)?.to_vec1::<u32>()?;
     if pts.len() != labels.len() {
-        return Err(Error::invalid(format!(
+        return Err(Error::disagree(format!(
             "scatter_by_class: {} points but {} labels",
             pts.len(),
             labels.len()
         )));
     }
     if let Some(bad) = labels.iter().find(|&&l| l as usize >= class_names.len().min(10)) {
-        return Err(Error::invalid(format!(
+        return Err(Error::out_of_range(format!(
             "scatter_by_class: label {bad} has no name (names given: {})",
             class_names.len()
         )));
     }
     if pts.is_empty() {
-        return Err(Error::invalid("scatter_by_class: no points"));
+        return Err(Error::empty("scatter_by_class: no points"));
     }
     let bad = pts.iter().filter(|p| !p[0].is_finite() || !p[1].is_finite()).count();
     if bad > 0 {
-        return Err(Error::invalid(format!(
+        return Err(Error::not_finite(format!(
             "scatter_by_class {title:?}: {bad} of {} points are NaN or infinite; they come from a model whose weights are not finite: train it again (a lower learning rate) before plotting its codes",
             pts.len()
         )));

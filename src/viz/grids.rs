@@ -18,7 +18,7 @@ fn images_of(xs: &Tensor, n: usize, what: &str) -> Result<Vec<Vec<f32>>> {
         crate::data::images_flat(xs).map_err(|_| Error::shape(what, "(N, 784) or (N, 1, 28, 28) images", xs.dims()))?;
     let have = xs.dim(0)?;
     if n > have {
-        return Err(Error::invalid(format!(
+        return Err(Error::out_of_range(format!(
             "{what}: {n} images asked for, but the tensor holds {have}; show at most {have}"
         )));
     }
@@ -91,9 +91,9 @@ fn draw_labels(
         for (r, label) in labels.iter().enumerate() {
             let y = GAP + r * (side + GAP) + side / 2;
             root.draw_text(label, &style, ((label_w - 6) as i32, y as i32))
-                .map_err(|e| Error::Plot(e.to_string()))?;
+                .map_err(|e| Error::plot("a row label", e))?;
         }
-        root.present().map_err(|e| Error::Plot(e.to_string()))?;
+        root.present().map_err(|e| Error::plot("the row labels", e))?;
     }
     for y in 0..height {
         for x in 0..label_w {
@@ -119,7 +119,7 @@ fn draw_labels(
 /// Each tensor: `(N, 784)` or `(N, 1, 28, 28)`.
 pub fn image_rows(rows: &[(&str, &Tensor)], n: usize) -> Result<Png> {
     if n == 0 {
-        return Err(Error::invalid("image_rows: n is 0; show at least 1 image per row"));
+        return Err(Error::out_of_range("image_rows: n is 0; show at least 1 image per row"));
     }
     let images = rows
         .iter()
@@ -144,10 +144,10 @@ pub fn denoising_grid(clean: &Tensor, noisy: &Tensor, denoised: &Tensor, n: usiz
 /// The first `rows × cols` images of `xs` on a canvas, row by row.
 pub fn image_canvas(xs: &Tensor, rows: usize, cols: usize) -> Result<Png> {
     if rows == 0 || cols == 0 {
-        return Err(Error::invalid(format!("image_canvas: {rows}×{cols} has no cells")));
+        return Err(Error::out_of_range(format!("image_canvas: {rows}×{cols} has no cells")));
     }
     let Some(cells) = rows.checked_mul(cols) else {
-        return Err(Error::invalid(format!(
+        return Err(Error::out_of_range(format!(
             "image_canvas: {rows}×{cols} cells is too many; use a few rows of 10"
         )));
     };
@@ -172,7 +172,7 @@ pub fn feature_grid(weights: &Tensor, rows: usize, cols: usize) -> Result<Png> {
     }
     let units = weights.dim(0)?;
     if rows.saturating_mul(cols) > units {
-        return Err(Error::invalid(format!(
+        return Err(Error::out_of_range(format!(
             "feature_grid: {rows}×{cols} cells but the layer has {units} units; ask for at most {units} cells (e.g. {} rows of {cols})",
             units / cols.max(1)
         )));

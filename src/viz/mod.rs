@@ -13,7 +13,8 @@ mod grids;
 pub use charts::{histogram, line_chart, scatter_by_class, xy_chart, CLASS_COLORS, HISTOGRAM_BINS};
 pub use grids::{denoising_grid, feature_grid, image_canvas, image_rows, reconstruction_grid};
 
-use crate::error::{write_atomic, Error, Result};
+use crate::error::{Error, Result};
+use crate::io::write_atomic;
 use std::path::Path;
 
 /// An encoded PNG image.
@@ -43,8 +44,8 @@ impl Png {
             // per-row filters makes them several times smaller.
             enc.set_compression(png::Compression::Best);
             enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
-            let mut w = enc.write_header().map_err(|e| Error::Plot(e.to_string()))?;
-            w.write_image_data(pixels).map_err(|e| Error::Plot(e.to_string()))?;
+            let mut w = enc.write_header().map_err(|e| Error::plot("a PNG header", e))?;
+            w.write_image_data(pixels).map_err(|e| Error::plot("PNG pixels", e))?;
         }
         Ok(Png {
             bytes,

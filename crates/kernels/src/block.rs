@@ -1,0 +1,420 @@
+//! A whole convolution block as one op: optional 2× nearest up-sampling,
+//! a 3×3 stride-1 'same' convolution, bias, activation and optional 2×2
+//! max-pooling, forward and backward, image by image.
+//!
+//! Run as separate ops, every block writes and reads several full-size
+//! tensors (the up-sampled input, the convolution's output, the activation's
+//! gradient, the pooled input's gradient), and candle's backward pass adds
+//! every gradient into a fresh zero tensor of that size. Here the large
+//! intermediates exist only one image at a time, in buffers that stay in
+//! cache: the forward pass keeps the pooled output and, per pooled value,
+//! which of the four inputs won (one byte); the backward pass rebuilds the
+//! rest from those.
+
+use super::direct::{self, conv_image, dw8_len, filter_image, flip, pack, reduce_lanes, sum_partials, Isa, Padded};
+use super::{dims4, f32_slice, FusedAct};
+use candle_core::{CpuStorage, Layout, Shape, Tensor};
+use rayon::prelude::*;
+use std::sync::{Arc, Mutex};
+
+/// `pool(act(conv3x3(upsample(x)) + bias))` on `x (n, c, h, w)` with kernel
+/// `(f, c, 3, 3)` and bias `(f,)`; `upsample` and `pool` are 1 (none) or 2.
+#[derive(Debug, Clone)]
+struct ConvBlockOp {
+    upsample: usize,
+    pool: usize,
+    act: FusedAct,
+    /// The direct kernels' variant.
+    isa: Isa,
+    /// Per pooled output, the winning input of its 2×2 window (0..4), kept
+    /// by the forward pass for the backward pass.
+    winners: Arc<Mutex<Vec<u8>>>,
+}
+
+/// Sizes of one call: input `(n, c, hi, wi)`, convolution `(h, w)` after
+/// up-sampling, output `(n, f, ho, wo)` after pooling.
+#[derive(Debug, Clone, Copy)]
+struct Dims {
+    n: usize,
+    c: usize,
+    f: usize,
+    hi: usize,
+    wi: usize,
+    h: usize,
+    w: usize,
+    ho: usize,
+    wo: usize,
+}
+
+impl ConvBlockOp {
+    fn dims(&self, x: &Layout, k: &Layout, b: &Layout) -> candle_core::Result<Dims> {
+        let (n, c, hi, wi) = dims4(x, "conv block input")?;
+        let (f, c2, k1, k2) = dims4(k, "conv block kernel")?;
+        if c != c2 || k1 != 3 || k2 != 3 {
+            candle_core::bail!("conv block: input has {c} channels, kernel is {f}x{c2}x{k1}x{k2} (want {f}x{c}x3x3)");
+        }
+        if b.dims() != [f] {
+            candle_core::bail!("conv block: bias of shape {:?} for {f} filters", b.dims());
+        }
+        let (h, w) = (hi * self.upsample, wi * self.upsample);
+        if h < self.pool || w < self.pool {
+            candle_core::bail!("conv block: a {h}x{w} image cannot be pooled by {}", self.pool);
+        }
+        Ok(Dims {
+            n,
+            c,
+            f,
+            hi,
+            wi,
+            h,
+            w,
+            ho: h / self.pool,
+            wo: w / self.pool,
+        })
+    }
+}
+
+impl candle_core::CustomOp3 for ConvBlockOp {
+    fn name(&self) -> &'static str {
+        "fast-conv-block"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let d = self.dims(l1, l2, l3)?;
+        let x = f32_slice(s1, l1, "conv block input")?;
+        let kernel = f32_slice(s2, l2, "conv block kernel")?;
+        let bias = f32_slice(s3, l3, "conv block bias")?;
+        let pd = Padded::new(d.h, d.w, self.isa);
+        let packed = pack(kernel, d.f, d.c);
+        let (in_len, out_len) = (d.c * d.hi * d.wi, d.f * d.ho * d.wo);
+        let mut y = vec![0f32; d.n * out_len];
+        let mut winners = vec![0u8; if self.pool == 2 { d.n * out_len } else { 0 }];
+        let (act, up, pool) = (self.act, self.upsample, self.pool);
+        let out_planes = d.f.div_ceil(4) * 4;
+        let per_image = |(xp, out): &mut (Vec<f32>, Vec<f32>), img: usize, yi: &mut [f32], wi: &mut [u8]| {
+            pd.fill_upsampled(&x[img * in_len..(img + 1) * in_len], d.c, up, xp);
+            conv_image(&pd, d.c, d.f, xp, &packed, out);
+            for (o, &b) in bias.iter().enumerate() {
+                let plane = &out[o * pd.qp..(o + 1) * pd.qp];
+                let yo = &mut yi[o * d.ho * d.wo..(o + 1) * d.ho * d.wo];
+                if pool == 1 {
+                    for r in 0..d.h {
+                        for (col, v) in yo[r * d.w..(r + 1) * d.w].iter_mut().enumerate() {
+                            *v = act.apply(plane[r * pd.wp + col] + b);
+                        }
+                    }
+                    continue;
+                }
+                let wo_ = &mut wi[o * d.ho * d.wo..(o + 1) * d.ho * d.wo];
+                for py in 0..d.ho {
+                    let top = &plane[2 * py * pd.wp..][..2 * d.wo];
+                    let bottom = &plane[(2 * py + 1) * pd.wp..][..2 * d.wo];
+                    let ys = &mut yo[py * d.wo..(py + 1) * d.wo];
+                    let ws = &mut wo_[py * d.wo..(py + 1) * d.wo];
+                    for (((t, u), y), win) in top
+                        .chunks_exact(2)
+                        .zip(bottom.chunks_exact(2))
+                        .zip(ys.iter_mut())
+                        .zip(ws.iter_mut())
+                    {
+                        // First maximum in the order top-left, top-right, bottom-left, bottom-right.
+                        let (mut best, mut idx) = (t[0], 0u8);
+                        if t[1] > best {
+                            (best, idx) = (t[1], 1);
+                        }
+                        if u[0] > best {
+                            (best, idx) = (u[0], 2);
+                        }
+                        if u[1] > best {
+                            (best, idx) = (u[1], 3);
+                        }
+                        *y = act.apply(best + b);
+                        *win = idx;
+                    }
+                }
+            }
+        };
+        let init = || (vec![0f32; d.c * pd.stride], vec![0f32; out_planes * pd.qp]);
+        if pool == 2 {
+            y.par_chunks_mut(out_len)
+                .zip(winners.par_chunks_mut(out_len))
+                .enumerate()
+                .for_each_init(init, |bufs, (img, (yi, wi))| per_image(bufs, img, yi, wi));
+        } else {
+            y.par_chunks_mut(out_len)
+                .enumerate()
+                .for_each_init(init, |bufs, (img, yi)| per_image(bufs, img, yi, &mut []));
+        }
+        *self
+            .winners
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("conv block: poisoned lock".into()))? = winners;
+        Ok((CpuStorage::F32(y), Shape::from((d.n, d.f, d.ho, d.wo))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        kernel: &Tensor,
+        bias: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (x, kernel, res, grad) = (
+            x.contiguous()?,
+            kernel.contiguous()?,
+            res.contiguous()?,
+            grad.contiguous()?,
+        );
+        let need_dx = x.track_op();
+        let (xs, xl) = x.storage_and_layout();
+        let (ks, kl) = kernel.storage_and_layout();
+        let bl = bias.layout();
+        let (rs, rl) = res.storage_and_layout();
+        let (gs, gl) = grad.storage_and_layout();
+        let d = self.dims(xl, kl, bl)?;
+        let (xc, kc, rc, gc) = match (&*xs, &*ks, &*rs, &*gs) {
+            (
+                candle_core::Storage::Cpu(a),
+                candle_core::Storage::Cpu(b),
+                candle_core::Storage::Cpu(c),
+                candle_core::Storage::Cpu(e),
+            ) => (a, b, c, e),
+            _ => candle_core::bail!("conv block backward: CPU tensors only"),
+        };
+        let xv = f32_slice(xc, xl, "conv block input")?;
+        let kv = f32_slice(kc, kl, "conv block kernel")?;
+        let rv = f32_slice(rc, rl, "conv block output")?;
+        let gv = f32_slice(gc, gl, "conv block gradient")?;
+        let winners = self
+            .winners
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("conv block: poisoned lock".into()))?;
+        let (dx, dk, db) = block_backward(
+            &d,
+            self.isa,
+            self.upsample,
+            self.pool,
+            self.act,
+            xv,
+            kv,
+            rv,
+            gv,
+            &winners,
+            need_dx,
+        );
+        let dev = candle_core::Device::Cpu;
+        let dx = match dx {
+            Some(v) => Some(Tensor::from_vec(v, (d.n, d.c, d.hi, d.wi), &dev)?),
+            None => None,
+        };
+        Ok((
+            dx,
+            Some(Tensor::from_vec(dk, (d.f, d.c, 3, 3), &dev)?),
+            Some(Tensor::from_vec(db, d.f, &dev)?),
+        ))
+    }
+}
+
+/// The gradients of a block: of the input (if asked), the kernel and the bias.
+#[allow(clippy::too_many_arguments)]
+fn block_backward(
+    d: &Dims,
+    isa: Isa,
+    up: usize,
+    pool: usize,
+    act: FusedAct,
+    x: &[f32],
+    kernel: &[f32],
+    res: &[f32],
+    grad: &[f32],
+    winners: &[u8],
+    need_dx: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let pd = Padded::new(d.h, d.w, isa);
+    let (in_len, out_len) = (d.c * d.hi * d.wi, d.f * d.ho * d.wo);
+    let flipped = if need_dx {
+        pack(&flip(kernel, d.f, d.c), d.c, d.f)
+    } else {
+        Vec::new()
+    };
+    let threads = rayon::current_num_threads().max(1);
+    let per = d.n.div_ceil(threads).max(1);
+    let mut dx = if need_dx { vec![0f32; d.n * in_len] } else { Vec::new() };
+    let slots: Vec<Option<&mut [f32]>> = if need_dx {
+        dx.chunks_mut(per * in_len).map(Some).collect()
+    } else {
+        (0..d.n.div_ceil(per)).map(|_| None).collect()
+    };
+    let (f_planes, c_planes) = (d.f.div_ceil(4) * 4, d.c.div_ceil(4) * 4);
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = slots
+        .into_par_iter()
+        .enumerate()
+        .map(|(part, mut dx_part)| {
+            let mut dk8 = vec![0f32; dw8_len(d.c, d.f)];
+            let mut db = vec![0f32; d.f];
+            let mut xp = vec![0f32; d.c * pd.stride];
+            let mut gpad = vec![0f32; f_planes * pd.stride];
+            let mut dxo = vec![0f32; if need_dx { c_planes * pd.qp } else { 0 }];
+            for img in part * per..((part + 1) * per).min(d.n) {
+                let (ri, gi) = (
+                    &res[img * out_len..(img + 1) * out_len],
+                    &grad[img * out_len..(img + 1) * out_len],
+                );
+                let wi = if pool == 2 {
+                    &winners[img * out_len..(img + 1) * out_len]
+                } else {
+                    &[][..]
+                };
+                output_gradient(d, &pd, pool, act, (ri, gi, wi), &mut gpad, &mut db);
+                pd.fill_upsampled(&x[img * in_len..(img + 1) * in_len], d.c, up, &mut xp);
+                filter_image(&pd, d.c, d.f, &gpad, &xp, &mut dk8);
+                if let Some(dxs) = dx_part.as_deref_mut() {
+                    conv_image(&pd, d.f, d.c, &gpad, &flipped, &mut dxo);
+                    let local = img - part * per;
+                    unpad_input_gradient(d, &pd, up, &dxo, &mut dxs[local * in_len..(local + 1) * in_len]);
+                }
+            }
+            (reduce_lanes(&dk8, d.c, d.f), db)
+        })
+        .collect();
+    let (dks, dbs): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
+    (
+        if need_dx { Some(dx) } else { None },
+        sum_partials(dks, d.f * d.c * 9),
+        sum_partials(dbs, d.f),
+    )
+}
+
+/// The gradient of one image's convolution output, through the activation
+/// and (with pooling) to each window's winner, written into the padded
+/// planes `gpad`; each filter's sum is added to `db`. Every pixel a window
+/// covers is written, so the planes need no clearing between images (the
+/// borders and a last odd row or column stay zero).
+fn output_gradient(
+    d: &Dims,
+    pd: &Padded,
+    pool: usize,
+    act: FusedAct,
+    (ri, gi, wi): (&[f32], &[f32], &[u8]),
+    gpad: &mut [f32],
+    db: &mut [f32],
+) {
+    for o in 0..d.f {
+        let plane = &mut gpad[o * pd.stride..(o + 1) * pd.stride];
+        let mut bsum = 0f32;
+        for py in 0..d.ho {
+            let k0 = o * d.ho * d.wo + py * d.wo;
+            let (gs, rs) = (&gi[k0..k0 + d.wo], &ri[k0..k0 + d.wo]);
+            if pool == 2 {
+                // Rows 2·py and 2·py + 1 of the padded plane, from column 0.
+                let rows = &mut plane[pd.at(2 * py, 0)..pd.at(2 * py + 1, 0) + 2 * d.wo];
+                let ws = &wi[k0..k0 + d.wo];
+                for (px, ((&g, &y), &wv)) in gs.iter().zip(rs).zip(ws).enumerate() {
+                    let v = g * act.grad_from_output(y);
+                    bsum += v;
+                    // The whole window is written (zeros but at the winner).
+                    let (top, bottom) = rows.split_at_mut(pd.wp);
+                    let (t, u) = (&mut top[2 * px..2 * px + 2], &mut bottom[2 * px..2 * px + 2]);
+                    t[0] = if wv == 0 { v } else { 0.0 };
+                    t[1] = if wv == 1 { v } else { 0.0 };
+                    u[0] = if wv == 2 { v } else { 0.0 };
+                    u[1] = if wv == 3 { v } else { 0.0 };
+                }
+            } else {
+                let row = &mut plane[pd.at(py, 0)..pd.at(py, 0) + d.wo];
+                for ((dst, &g), &y) in row.iter_mut().zip(gs).zip(rs) {
+                    let v = g * act.grad_from_output(y);
+                    bsum += v;
+                    *dst = v;
+                }
+            }
+        }
+        db[o] += bsum;
+    }
+}
+
+/// One image's input gradient `dxi` from the padded planes `dxo` of the
+/// up-sampled input: each input pixel fed an `up × up` block, so the block
+/// is summed.
+fn unpad_input_gradient(d: &Dims, pd: &Padded, up: usize, dxo: &[f32], dxi: &mut [f32]) {
+    for i in 0..d.c {
+        let plane = &dxo[i * pd.qp..(i + 1) * pd.qp];
+        let dst = &mut dxi[i * d.hi * d.wi..(i + 1) * d.hi * d.wi];
+        for r in 0..d.h {
+            let src = &plane[r * pd.wp..r * pd.wp + d.w];
+            let row = &mut dst[(r / up) * d.wi..(r / up + 1) * d.wi];
+            if up == 1 {
+                row.copy_from_slice(src);
+            } else {
+                for (v, block) in row.iter_mut().zip(src.chunks_exact(up)) {
+                    *v += block.iter().sum::<f32>();
+                }
+            }
+        }
+    }
+}
+
+/// True when [`conv_block`] can run `xs` here: `f32` on a CPU where the
+/// direct kernels run (see [`direct::active`]).
+pub fn block_applies(xs: &Tensor) -> bool {
+    super::enabled(xs) && direct::supported()
+}
+
+/// `pool(act(conv3x3(upsample(xs), kernel) + bias))`: `xs (n, c, h, w)`,
+/// kernel `(f, c, 3, 3)`, bias `(f,)`, stride 1 and padding 1; `upsample`
+/// (nearest) and `pool` (2×2 max, floor) are 1 or 2. Output
+/// `(n, f, h·upsample/pool, w·upsample/pool)`. One op with its own backward
+/// pass; CPU `f32` only (see [`block_applies`]).
+pub fn conv_block(
+    xs: &Tensor,
+    kernel: &Tensor,
+    bias: &Tensor,
+    upsample: usize,
+    pool: usize,
+    act: FusedAct,
+) -> candle_core::Result<Tensor> {
+    match direct::active() {
+        Some(isa) => conv_block_with(isa, xs, kernel, bias, upsample, pool, act),
+        None => candle_core::bail!("conv block: needs a CPU with AVX2 and FMA (and AUTOENCODERS_CPU_OPS not `gemm`)"),
+    }
+}
+
+/// [`conv_block`] with the direct kernels of `isa`, which the CPU must have.
+pub fn conv_block_with(
+    isa: Isa,
+    xs: &Tensor,
+    kernel: &Tensor,
+    bias: &Tensor,
+    upsample: usize,
+    pool: usize,
+    act: FusedAct,
+) -> candle_core::Result<Tensor> {
+    if !matches!(upsample, 1 | 2) || !matches!(pool, 1 | 2) {
+        candle_core::bail!("conv block: upsample {upsample} and pool {pool} must each be 1 or 2");
+    }
+    if !super::enabled(xs) || !isa.on_cpu() {
+        candle_core::bail!(
+            "conv block: needs f32 tensors on the CPU, and a CPU with {} (this one has {:?})",
+            isa.name(),
+            Isa::available()
+        );
+    }
+    let op = ConvBlockOp {
+        upsample,
+        pool,
+        act,
+        isa,
+        winners: Arc::new(Mutex::new(Vec::new())),
+    };
+    xs.contiguous()?
+        .apply_op3(&kernel.contiguous()?, &bias.contiguous()?, op)
+}

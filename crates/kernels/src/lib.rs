@@ -1,0 +1,216 @@
+//! Fast CPU forward and backward passes for training, as candle custom ops:
+//! 2-D convolution, transposed convolution, 2×2 max-pooling, 2× nearest
+//! up-sampling, whole convolution blocks ([`conv_block`]), dense layers
+//! ([`dense`]) and the MSE and binary cross-entropy losses.
+//!
+//! candle 0.11's CPU convolution backward goes through a direct-loop
+//! transposed convolution, and its max-pool backward through several
+//! full-size temporaries. Here every convolution pass is one of three
+//! kernels: 3×3 stride-1 'same' geometries go to the AVX-512 or AVX2/FMA kernels of
+//! [`direct`] where the CPU has them (see [`gemm`] for the dispatch), everything else to an
+//! `im2col`/`col2im` around one `gemm` per group of images, the images of a
+//! batch spread over threads:
+//!
+//! | pass | convolution | transposed convolution |
+//! |---|---|---|
+//! | forward | [`conv_forward`] | [`conv_backward_data`] |
+//! | gradient of the input | [`conv_backward_data`] | [`conv_forward`] |
+//! | gradient of the kernel | [`conv_backward_filter`] | [`conv_backward_filter`] (roles swapped) |
+//!
+//! The model layers and losses use these automatically for `f32` tensors on
+//! the CPU (see [`enabled`]); on a GPU candle's own kernels run.
+//! `tests/cpu_ops.rs` compares outputs and gradients with candle's
+//! reference ops on random shapes, every direct-kernel variant the CPU has.
+
+use candle_core::{CpuStorage, Layout, Tensor};
+
+mod block;
+mod conv;
+mod dense;
+pub mod direct;
+mod fused;
+pub mod gemm;
+mod loss;
+mod pool;
+
+pub use block::{block_applies, conv_block, conv_block_with};
+pub use conv::{conv2d, conv_transpose2d};
+pub use dense::dense;
+pub use fused::{conv2d_bias_act, conv_transpose2d_bias_act};
+pub use gemm::{
+    conv_backward_data, conv_backward_data_gemm, conv_backward_filter, conv_backward_filter_gemm, conv_forward,
+    conv_forward_gemm,
+};
+pub use loss::{bce_loss, mse_loss, EPSILON};
+pub use pool::{max_pool2d, upsample_nearest2d};
+
+/// Which CPU kernels run, chosen once per process by the crate that uses
+/// these (the course crate reads it from `AUTOENCODERS_CPU_OPS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuOps {
+    /// The widest variant of the direct kernels the CPU has, else the gemm path.
+    Auto,
+    /// candle's own reference ops: [`enabled`] is false.
+    Candle,
+    /// These ops, without the direct kernels.
+    Gemm,
+    /// This variant of the direct kernels (if the CPU lacks it, the widest it
+    /// has, with a notice).
+    Direct(direct::Isa),
+}
+
+static CHOSEN: std::sync::OnceLock<CpuOps> = std::sync::OnceLock::new();
+
+/// Chooses the kernels for this process, once: the first call wins (and so
+/// does [`CpuOps::Auto`] if a kernel ran before any call). Returns the choice
+/// in force.
+pub fn choose(ops: CpuOps) -> CpuOps {
+    *CHOSEN.get_or_init(|| ops)
+}
+
+/// The kernels chosen for this process ([`CpuOps::Auto`] unless [`choose`]
+/// said otherwise).
+pub fn chosen() -> CpuOps {
+    *CHOSEN.get_or_init(|| CpuOps::Auto)
+}
+
+/// True when the layers should use these ops: `f32` on the CPU, unless
+/// [`CpuOps::Candle`] was chosen.
+pub fn enabled(xs: &Tensor) -> bool {
+    chosen() != CpuOps::Candle && xs.device().is_cpu() && xs.dtype() == candle_core::DType::F32
+}
+
+/// Geometry of a square-kernel convolution: input `(n, c, h, w)`, kernel
+/// `(f, c, k, k)`, output `(n, f, ho, wo)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub f: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub ho: usize,
+    pub wo: usize,
+}
+
+impl Geometry {
+    /// The geometry of a convolution of an `(n, c, h, w)` input.
+    #[allow(clippy::too_many_arguments)] // the eight numbers that define a convolution
+    pub fn new(
+        n: usize,
+        c: usize,
+        h: usize,
+        w: usize,
+        f: usize,
+        k: usize,
+        stride: usize,
+        padding: usize,
+    ) -> candle_core::Result<Self> {
+        if h + 2 * padding < k || w + 2 * padding < k || stride == 0 {
+            candle_core::bail!(
+                "convolution: kernel {k} larger than the padded input {h}x{w} (padding {padding}) or stride 0"
+            );
+        }
+        Ok(Geometry {
+            n,
+            c,
+            h,
+            w,
+            f,
+            k,
+            stride,
+            padding,
+            ho: (h + 2 * padding - k) / stride + 1,
+            wo: (w + 2 * padding - k) / stride + 1,
+        })
+    }
+
+    /// Values in the input `(n, c, h, w)`.
+    pub fn input_len(&self) -> usize {
+        self.n * self.c * self.h * self.w
+    }
+
+    /// Values in the output `(n, f, ho, wo)`.
+    pub fn output_len(&self) -> usize {
+        self.n * self.f * self.ho * self.wo
+    }
+
+    /// Values in the kernel `(f, c, k, k)`.
+    pub fn kernel_len(&self) -> usize {
+        self.f * self.c * self.k * self.k
+    }
+
+    /// Checks, in every build, that each slice holds exactly what the
+    /// geometry says: the kernels index the slices without bounds checks, so a
+    /// short slice must stop here, not be read past its end.
+    pub(crate) fn assert_lens(&self, what: &str, slices: &[(&str, usize, usize)]) {
+        for (name, got, want) in slices {
+            assert!(
+                got == want,
+                "{what}: `{name}` holds {got} values, but the geometry {self:?} needs {want}"
+            );
+        }
+    }
+
+    pub(crate) fn ckk(&self) -> usize {
+        self.c * self.k * self.k
+    }
+
+    pub(crate) fn hw_out(&self) -> usize {
+        self.ho * self.wo
+    }
+}
+
+pub(crate) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    let data = match s {
+        CpuStorage::F32(d) => d,
+        _ => candle_core::bail!("{what}: the fast CPU ops take f32 tensors"),
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => candle_core::bail!("{what}: expected a contiguous tensor"),
+    }
+}
+
+pub(crate) fn dims4(l: &Layout, what: &str) -> candle_core::Result<(usize, usize, usize, usize)> {
+    match l.dims() {
+        &[a, b, c, d] => Ok((a, b, c, d)),
+        d => candle_core::bail!("{what}: expected 4 dimensions, got {d:?}"),
+    }
+}
+
+/// An activation fused into a convolution's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FusedAct {
+    Linear,
+    Relu,
+    Sigmoid,
+}
+
+impl FusedAct {
+    pub(crate) fn apply(self, v: f32) -> f32 {
+        match self {
+            FusedAct::Linear => v,
+            FusedAct::Relu => v.max(0.0),
+            FusedAct::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+        }
+    }
+
+    /// The derivative, written in terms of the activation's output `y`.
+    pub(crate) fn grad_from_output(self, y: f32) -> f32 {
+        match self {
+            FusedAct::Linear => 1.0,
+            FusedAct::Relu => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            FusedAct::Sigmoid => y * (1.0 - y),
+        }
+    }
+}

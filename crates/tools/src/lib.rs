@@ -1,0 +1,24 @@
+//! # autoencoders-tools — what the course's maintainers and teachers run
+//!
+//! Nothing here is compiled into a notebook's kernel: the notebooks load
+//! the course crate, `autoencoders`, alone.
+//!
+//! | module / binary | what |
+//! |---|---|
+//! | [`engine`] | executes a notebook with evcxr in process, cell by cell (the notebook tests, `grade`) |
+//! | [`student`] | the student version of an exercise solution (`make-exercises`) |
+//! | `course-bench` | the benchmark: full-budget training, side by side with Keras, single ops |
+//! | `grade` | grades filled-in exercise notebooks |
+//! | `make-exercises` | writes `exercises/*.ipynb` from `exercises/solutions/` |
+
+pub mod engine;
+pub mod student;
+
+use std::path::PathBuf;
+
+/// The repository's root folder (the course crate's).
+pub fn repo_root() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let root = here.join("..").join("..");
+    root.canonicalize().unwrap_or(root)
+}

@@ -1,0 +1,94 @@
+"""A long session in one kernel: lesson 1's training and figure cells run
+again and again through the installed `rust` kernel, as a student re-running
+cells for an afternoon would, with the resident memory of the kernel and its
+child process recorded after each round. Fails when memory keeps growing
+over the second half of the rounds (more than --max-growth-mib per round on
+average, default 2).
+
+    .venv/bin/python tools/soak_check.py [--rounds 20] [--epochs 1] [--csv target/soak.csv]
+"""
+import argparse
+import os
+import sys
+import time
+
+import nbformat
+from nbclient import NotebookClient
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nbkernel  # noqa: E402
+
+SETUP = """use autoencoders::prelude::*;
+let dev = setup();
+let data = Dataset::mnist()?;"""
+
+MODEL = """let ae = Autoencoder::new(
+    Sequential::input(&[784], &dev).add(dense(32).relu())?,
+    Sequential::input(&[32], &dev).add(dense(784).sigmoid())?,
+)?;"""
+
+FIT = """let history = fit(&ae, &data.train_images, &data.train_images,
+                  Some((&data.test_images, &data.test_images)), &TrainConfig::default().with_epochs({epochs}))?;"""
+
+FIGURES = """history.plot()?"""
+GRID = """reconstruction_grid(&data.test_images, &predict(&ae, &data.test_images, 256)?, 10)?"""
+
+
+def tree_rss_mib(pid):
+    """Current resident memory (VmRSS) of a process and its descendants, MiB."""
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) / 1024
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    stack += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return total
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--max-growth-mib", type=float, default=2.0)
+    ap.add_argument("--csv", default=os.path.join(nbkernel.ROOT, "target", "soak.csv"))
+    args = ap.parse_args()
+    cells = [":dep autoencoders = { path = \"..\" }", SETUP, MODEL]
+    per_round = [FIT.format(epochs=args.epochs), FIGURES, GRID]
+    cells += per_round * args.rounds
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "rust", "display_name": "Rust", "language": "rust"}
+    rss, t0 = [], time.time()
+
+    def executed(cell, cell_index, **_):
+        if cell_index >= 3 and (cell_index - 3) % len(per_round) == len(per_round) - 1:
+            mib = tree_rss_mib(client.km.provisioner.process.pid)
+            rss.append((len(rss) + 1, time.time() - t0, mib))
+            print(f"round {len(rss):>3}: {mib:8.0f} MiB after {time.time() - t0:6.0f} s", flush=True)
+
+    client = NotebookClient(nb, kernel_name="rust", timeout=3600, allow_errors=False,
+                            resources={"metadata": {"path": os.path.join(nbkernel.ROOT, "notebooks")}},
+                            on_cell_executed=executed)
+    os.environ["AUTOENCODERS_QUICK"] = "0"
+    client.execute()
+    problems = [p for c in nb.cells for p in nbkernel.errors_in(c)]
+    os.makedirs(os.path.dirname(args.csv), exist_ok=True)
+    with open(args.csv, "w") as f:
+        f.write("round,seconds,rss_mib\n" + "".join(f"{r},{s:.1f},{m:.1f}\n" for r, s, m in rss))
+    half = rss[len(rss) // 2:]
+    growth = (half[-1][2] - half[0][2]) / max(1, half[-1][0] - half[0][0])
+    print(f"\n{len(rss)} rounds: {rss[0][2]:.0f} MiB after the first, {rss[-1][2]:.0f} MiB after the last; "
+          f"second half {growth:+.1f} MiB per round (limit {args.max_growth_mib}); table in {args.csv}")
+    if problems or growth > args.max_growth_mib:
+        sys.exit("FAILED: " + ("; ".join(problems) if problems else "memory keeps growing"))
+    print("soak check passed")
+
+
+if __name__ == "__main__":
+    main()
