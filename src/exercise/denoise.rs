@@ -26,9 +26,10 @@ pub const FULL: Limits = Limits {
     min_gain_db: 6.0,
     max_weights: 10_000,
 };
-/// Quick mode (2,000 images, 2 epochs).
+/// Quick mode (2,000 images, 2 epochs: the solution gains +1.6 dB there,
+/// measured 2026-12-02; the noisy input itself gains 0).
 pub const QUICK: Limits = Limits {
-    min_gain_db: 2.0,
+    min_gain_db: 1.0,
     ..FULL
 };
 
