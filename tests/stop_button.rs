@@ -7,29 +7,12 @@
 //!
 //! One test: the stop folder is a setting, read once per process.
 
+mod common;
+
 use autoencoders::prelude::*;
+use common::{small_model as model, uniform_images as data, weights};
 use std::path::Path;
 use std::time::Duration;
-
-fn data(n: usize) -> Tensor {
-    Tensor::rand(0f32, 1f32, (n, 784), &Device::Cpu).unwrap()
-}
-
-fn model() -> Autoencoder {
-    let dev = Device::Cpu;
-    Autoencoder::new(
-        Sequential::input(&[784], &dev).add(dense(16).relu()).unwrap(),
-        Sequential::input(&[16], &dev).add(dense(784).sigmoid()).unwrap(),
-    )
-    .unwrap()
-}
-
-fn weights(ae: &Autoencoder) -> Vec<Vec<f32>> {
-    ae.vars()
-        .iter()
-        .map(|v| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap())
-        .collect()
-}
 
 /// What the relay writes: the cell now running, and a stop for a cell.
 fn write(dir: &Path, name: &str, text: &str) {

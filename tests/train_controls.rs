@@ -3,27 +3,10 @@
 //! resumed run ends with the weights of an uninterrupted one, for every
 //! optimiser; other settings are refused).
 
+mod common;
+
 use autoencoders::prelude::*;
-
-fn data(n: usize) -> Tensor {
-    Tensor::rand(0f32, 1f32, (n, 784), &Device::Cpu).unwrap()
-}
-
-fn model() -> Autoencoder {
-    let dev = Device::Cpu;
-    Autoencoder::new(
-        Sequential::input(&[784], &dev).add(dense(16).relu()).unwrap(),
-        Sequential::input(&[16], &dev).add(dense(784).sigmoid()).unwrap(),
-    )
-    .unwrap()
-}
-
-fn weights(ae: &Autoencoder) -> Vec<Vec<f32>> {
-    ae.vars()
-        .iter()
-        .map(|v| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap())
-        .collect()
-}
+use common::{small_model as model, uniform_images as data, weights};
 
 #[test]
 fn a_spent_time_budget_stops_after_the_batch_with_its_weights() {
