@@ -6,7 +6,7 @@
 # project's machine with pip's cache warm (downloads add to that on a fresh one).
 #
 # Usage: scripts/keras-venv.sh        then
-#        cargo run --release --bin course-bench -- --side-by-side
+#        cargo run --release -p autoencoders-tools --bin course-bench -- --side-by-side
 set -euo pipefail
 export TF_CPP_MIN_LOG_LEVEL=2   # no oneDNN banners in the version line
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

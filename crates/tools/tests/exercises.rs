@@ -24,11 +24,15 @@ fn committed_student_notebooks_match_the_generator() {
     for path in solutions() {
         let expected = student_version(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let student = root.join(path.file_name().unwrap());
-        let committed = std::fs::read_to_string(&student)
-            .unwrap_or_else(|_| panic!("{} is missing: run `cargo run --bin make-exercises`", student.display()));
+        let committed = std::fs::read_to_string(&student).unwrap_or_else(|_| {
+            panic!(
+                "{} is missing: run `cargo run -p autoencoders-tools --bin make-exercises`",
+                student.display()
+            )
+        });
         assert!(
             committed == expected,
-            "{} is out of date with its solution: run `cargo run --bin make-exercises`",
+            "{} is out of date with its solution: run `cargo run -p autoencoders-tools --bin make-exercises`",
             student.display()
         );
         assert!(

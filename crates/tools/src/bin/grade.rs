@@ -5,7 +5,7 @@
 //! run to the end (a compile error, a TODO left, a check that failed).
 //!
 //! ```text
-//! cargo run --release --bin grade -- [--quick] NOTEBOOK_OR_FOLDER...
+//! cargo run --release -p autoencoders-tools --bin grade -- [--quick] NOTEBOOK_OR_FOLDER...
 //! ```
 //!
 //! A folder means every `.ipynb` in it (a class's submissions). Notebooks may

@@ -3,7 +3,7 @@
 //! solution regions replaced by `todo!("hint")`.
 //!
 //! ```text
-//! cargo run --bin make-exercises
+//! cargo run -p autoencoders-tools --bin make-exercises
 //! ```
 //! `tests/exercises.rs` fails when a committed student notebook differs from
 //! what this writes.

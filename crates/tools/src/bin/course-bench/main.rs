@@ -3,7 +3,7 @@
 //! the seed's logged value and the seconds per epoch, as a Markdown table.
 //!
 //! ```text
-//! cargo run --release --bin course-bench -- [--models simple,deep,...] [--max-epochs N]
+//! cargo run --release -p autoencoders-tools --bin course-bench -- [--models simple,deep,...] [--max-epochs N]
 //! ```
 //! Models: simple, deep, deep2d, seed000, conv, upconv, denoise, generate,
 //! and the lessons beyond the seeds (`lessons.rs`): vae, sparse, anomaly,
@@ -14,7 +14,7 @@
 //! ones: `--models seed000,conv,upconv,denoise,generate --save-weights weights`).
 //!
 //! ```text
-//! cargo run --release --bin course-bench -- --side-by-side [--steps N] [--rounds R] [--python PATH]
+//! cargo run --release -p autoencoders-tools --bin course-bench -- --side-by-side [--steps N] [--rounds R] [--python PATH]
 //! ```
 //! Times one epoch of `N` batches (default 60) of the simple, deep, conv and
 //! up-conv models, runs the repository's Keras anchor
@@ -25,7 +25,7 @@
 //! 60,000-image epoch for both and their ratio.
 //!
 //! ```text
-//! cargo run --release --bin course-bench -- --ops
+//! cargo run --release -p autoencoders-tools --bin course-bench -- --ops
 //! ```
 //! Times the convolution layers' operations, fast CPU ops against candle's.
 
