@@ -111,6 +111,24 @@ class Page:
         result = await self.call("Runtime.evaluate", expression=js, awaitPromise=False)
         return result["result"].get("value")
 
+    async def click(self, selector):
+        """Clicks the element `selector` names as a person would: the mouse
+        pressed and released over its centre (JupyterLab's toolbar buttons act
+        on the press, so a script's `element.click()` does nothing). Returns
+        False when no such element is shown."""
+        box = await self.eval(f"""(() => {{
+          const e = document.querySelector({json.dumps(selector)});
+          if (!e) return null;
+          const r = e.getBoundingClientRect();
+          return JSON.stringify([r.left + r.width / 2, r.top + r.height / 2]);
+        }})()""")
+        if not box:
+            return False
+        x, y = json.loads(box)
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            await self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+        return True
+
     async def screenshot(self, path):
         shot = await self.call("Page.captureScreenshot", format="png")
         os.makedirs(os.path.dirname(path), exist_ok=True)

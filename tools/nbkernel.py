@@ -1,6 +1,6 @@
 """Runs a notebook through the installed Jupyter kernel for Rust (the course's
 `rust` kernel: evcxr_jupyter behind kernel/relay.py), headlessly, as a
-person's JupyterLab would. Shared by tools/kernel_check.py and
+person's JupyterLab would. Shared by the checks in tools/ and
 tools/render_outputs.py.
 """
 import os
@@ -31,22 +31,42 @@ def errors_in(cell):
     return found
 
 
-def tree_peak_rss_mib(pid):
-    """Peak resident memory (VmHWM) of a process and its descendants, MiB."""
-    total, stack = 0, [pid]
+def tree_memory_mib(pid, field="VmHWM"):
+    """Resident memory of a process and its descendants, MiB: their peaks
+    (`VmHWM`, the default) or what they hold now (`VmRSS`)."""
+    total, stack = 0.0, [pid]
     while stack:
         p = stack.pop()
         try:
             with open(f"/proc/{p}/status") as f:
                 for line in f:
-                    if line.startswith("VmHWM:"):
-                        total += int(line.split()[1]) // 1024
+                    if line.startswith(field + ":"):
+                        total += int(line.split()[1]) / 1024
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as f:
                     stack += [int(c) for c in f.read().split()]
         except OSError:
             pass
     return total
+
+
+def execute(kc, code, timeout=600, on_sent=None):
+    """Executes one cell through a jupyter_client `kc`, calling `on_sent()`
+    once the request is out; returns (reply status, [(seconds, message)]):
+    every IOPub message of the cell, up to its `idle`."""
+    msg_id = kc.execute(code)
+    if on_sent:
+        on_sent()
+    seen, start = [], time.monotonic()
+    while True:
+        msg = kc.get_iopub_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        seen.append((time.monotonic() - start, msg))
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    reply = kc.get_shell_msg(timeout=timeout)
+    return reply["content"]["status"], seen
 
 
 @dataclass
@@ -76,7 +96,7 @@ def run(path, timeout):
         if result.first_cell_seconds is None:
             result.first_cell_seconds = result.cell_seconds[cell_index]
         try:  # the kernel is alive after each cell
-            result.peak_mib = tree_peak_rss_mib(client.km.provisioner.process.pid)
+            result.peak_mib = round(tree_memory_mib(client.km.provisioner.process.pid))
         except AttributeError:
             pass
 

@@ -38,6 +38,8 @@ from jupyter_client.manager import start_new_kernel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from jupyterlab import ROOT, lab_server, run_in_chromium  # noqa: E402
+from nbkernel import execute  # noqa: E402
+
 CELLS = [
     ':dep autoencoders = { path = ".." }',
     "use autoencoders::prelude::*;\nlet dev = setup();\nlet data = Dataset::mnist()?;",
@@ -52,21 +54,6 @@ CELLS = [
 AFTER_PRINT = ('print!("Training: ");\n'
                "fit(&ae, &data.train_images.narrow(0, 0, 512)?, &data.train_images.narrow(0, 0, 512)?, None,\n"
                "    &TrainConfig::default().with_epochs(1))?;")
-
-
-def run(kc, code, timeout=600):
-    """Executes one cell; returns (reply status, [(seconds, message)])."""
-    msg_id = kc.execute(code)
-    seen, start = [], time.monotonic()
-    while True:
-        msg = kc.get_iopub_msg(timeout=timeout)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        seen.append((time.monotonic() - start, msg))
-        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            break
-    reply = kc.get_shell_msg(timeout=timeout)
-    return reply["content"]["status"], seen
 
 
 def epoch_lines(text):
@@ -106,12 +93,12 @@ def kernel_messages(env):
     failures = []
     try:
         for code in CELLS[:-1]:
-            status, seen = run(kc, code)
+            status, seen = execute(kc, code)
             if status != "ok":
                 texts = [m["content"] for _, m in seen if m["msg_type"] in ("error", "stream")]
                 return [f"a set-up cell failed: {code!r}: {texts}"]
-        status, seen = run(kc, CELLS[-1])
-        _, after_print = run(kc, AFTER_PRINT)
+        status, seen = execute(kc, CELLS[-1])
+        _, after_print = execute(kc, AFTER_PRINT)
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=False)

@@ -34,24 +34,6 @@ FIGURES = """history.plot()?"""
 GRID = """reconstruction_grid(&data.test_images, &predict(&ae, &data.test_images, 256)?, 10)?"""
 
 
-def tree_rss_mib(pid):
-    """Current resident memory (VmRSS) of a process and its descendants, MiB."""
-    total, stack = 0, [pid]
-    while stack:
-        p = stack.pop()
-        try:
-            with open(f"/proc/{p}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) / 1024
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    stack += [int(c) for c in f.read().split()]
-        except OSError:
-            pass
-    return total
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=20)
@@ -68,7 +50,7 @@ def main():
 
     def executed(cell, cell_index, **_):
         if cell_index >= 3 and (cell_index - 3) % len(per_round) == len(per_round) - 1:
-            mib = tree_rss_mib(client.km.provisioner.process.pid)
+            mib = nbkernel.tree_memory_mib(client.km.provisioner.process.pid, "VmRSS")
             rss.append((len(rss) + 1, time.time() - t0, mib))
             print(f"round {len(rss):>3}: {mib:8.0f} MiB after {time.time() - t0:6.0f} s", flush=True)
 

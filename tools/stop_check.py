@@ -34,6 +34,7 @@ from jupyter_client.manager import start_new_kernel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from jupyterlab import ROOT, lab_server, run_in_chromium  # noqa: E402
+from nbkernel import execute  # noqa: E402
 
 SETUP = [
     ':dep autoencoders = { path = ".." }',
@@ -52,19 +53,17 @@ SLEEP = "for _ in 0..600 { std::thread::sleep(std::time::Duration::from_millis(1
 def run(kc, code, timeout=900, interrupt_after=None, km=None, presses=1):
     """Executes a cell; with `interrupt_after` (seconds) presses stop then.
     Returns (reply status, text of its stream and display outputs)."""
-    msg_id = kc.execute(code)
-    if interrupt_after is not None:
-        def press():
-            time.sleep(interrupt_after)
-            for _ in range(presses):
-                km.interrupt_kernel()
-                time.sleep(0.3)
+    def press():
+        time.sleep(interrupt_after)
+        for _ in range(presses):  # a double press: the second before the first is taken
+            km.interrupt_kernel()
+
+    def pressing():
         threading.Thread(target=press, daemon=True).start()
+
+    status, seen = execute(kc, code, timeout, on_sent=pressing if interrupt_after is not None else None)
     texts = []
-    while True:
-        msg = kc.get_iopub_msg(timeout=timeout)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
+    for _, msg in seen:
         t, c = msg["msg_type"], msg["content"]
         if t == "stream":
             texts.append(c["text"])
@@ -72,10 +71,7 @@ def run(kc, code, timeout=900, interrupt_after=None, km=None, presses=1):
             texts.append(c["data"].get("text/plain", ""))
         elif t == "error":
             texts.append(f"ERROR {c.get('evalue', '')}")
-        elif t == "status" and c["execution_state"] == "idle":
-            break
-    reply = kc.get_shell_msg(timeout=timeout)
-    return reply["content"]["status"], "".join(texts)
+    return status, "".join(texts)
 
 
 def kernel():
@@ -207,8 +203,8 @@ async def press_stop(page, timeout=900):
         state = json.loads(await page.eval(PAGE))
         fit_out = state["outputs"][len(SETUP)] if len(state["outputs"]) > len(SETUP) else ""
         if not pressed and "ETA" in fit_out and "Epoch 1/5" in fit_out:
-            await page.eval("document.querySelector('jp-button[data-command=\"notebook:interrupt-kernel\"], "
-                            "button[data-command=\"notebook:interrupt-kernel\"]').click()")
+            if not await page.click('[data-command="notebook:interrupt-kernel"]'):
+                return fit_out, "the toolbar has no stop button"
             await page.screenshot(os.path.join(out, "stop-pressed.png"))
             pressed = True
         after = state["outputs"][-1]
