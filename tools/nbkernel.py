@@ -50,6 +50,30 @@ def tree_memory_mib(pid, field="VmHWM"):
     return total
 
 
+def cell_libraries_mib(pid):
+    """Resident memory of the cells' own compiled libraries (evcxr builds
+    each cell as a `libcode_N.so`, loads it and never unloads it) in a
+    process and its descendants, MiB."""
+    total, stack = 0.0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/smaps") as f:
+                in_cell = False
+                for line in f:
+                    first = line.split(maxsplit=1)[0]
+                    if "-" in first and not first.endswith(":"):  # a mapping's header line
+                        in_cell = os.path.basename(line.split()[-1]).startswith("libcode_")
+                    elif in_cell and first == "Rss:":
+                        total += int(line.split()[1]) / 1024
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    stack += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return total
+
+
 def execute(kc, code, timeout=600, on_sent=None):
     """Executes one cell through a jupyter_client `kc`, calling `on_sent()`
     once the request is out; returns (reply status, [(seconds, message)]):
