@@ -38,7 +38,20 @@ ends the process as it always does, and says so in the notebook. A stop
 pressed while the kernel is idle does nothing. Every other control message
 passes through unchanged.
 
-Shell, stdin and heartbeat go to the kernel directly. The relay ends when the
+The relay carries the shell channel too, so that a cell's execute_reply
+says when the cell failed, as the Jupyter protocol asks and as JupyterLab
+(which stops "Run All" there) and nbgrader's autograde (which scores such a
+cell 0) read it. evcxr 0.22 answers a compile error with status "error" but
+without the `ename`, `evalue` and `traceback` the protocol requires, and an
+error returned through `?` or a panic with status "ok", having written it
+to stderr. The relay holds each execute_reply until its cell's output is in
+(the cell's idle status, or a second at most), fills in a compile error's
+fields from the error the cell published, and turns an "ok" into an "error"
+when the cell wrote to stderr (the course's rule everywhere: its notebooks
+never write there unless something failed). Every other shell message
+passes through unchanged.
+
+Stdin and heartbeat go to the kernel directly. The relay ends when the
 kernel ends, with its exit status (128 + N when a signal N ended it).
 """
 import json
@@ -128,7 +141,7 @@ class Displays:
         return ("display_data" if new else "update_display_data"), "\n".join(shown)
 
 
-def relay(inner, outer, session, displays, stopper=None):
+def relay(inner, outer, session, displays, stopper=None, replies=None):
     """Passes one message of the kernel's on, a marked line as a display."""
     frames = inner.recv_multipart()
     if stopper is not None and b"status" in frames[-4]:
@@ -136,6 +149,11 @@ def relay(inner, outer, session, displays, stopper=None):
             stopper.status(frames)
         except Exception as e:  # the stop button's bookkeeping must not stop the relay
             print(f"kernel-relay: a status message the relay could not read: {e!r}", file=sys.stderr)
+    if replies is not None:
+        try:
+            replies.published(frames)
+        except Exception as e:  # the repair's bookkeeping must not stop the relay
+            print(f"kernel-relay: an error message the relay could not read: {e!r}", file=sys.stderr)
     if not any(MARK_JSON in f for f in frames[-4:]):
         outer.send_multipart(frames)
         return
@@ -279,6 +297,88 @@ class Stopper:
         else:
             self.inner_control.send_multipart(frames)
 
+class ErrorReplies:
+    """A cell's failure told in its execute_reply, as the protocol asks (see above)."""
+
+    def __init__(self, session, grace=0.05, longest=1.0, keep=64):
+        self.session, self.grace, self.longest, self.keep = session, grace, longest, keep
+        self.errors = {}  # execute_request id -> the error it published
+        self.stderr = {}  # execute_request id -> the lines it wrote to stderr
+        self.held = []  # [frames, parsed reply, when it came, when its cell went idle]
+
+    def published(self, frames):
+        """An IOPub message of the kernel's: errors, stderr and the end of a cell noted."""
+        header = frames[-4]
+        if b"error" not in header and b"stream" not in header and b"status" not in header:
+            return
+        msg_type = header_of(frames).get("msg_type")
+        if msg_type not in ("error", "stream", "status"):
+            return
+        # Read, not deserialized: the session would take a second reading of
+        # a message (relay() may deserialize it too) for a replayed one.
+        at = frames.index(DELIM)
+        parent, content = json.loads(frames[at + 3]).get("msg_id"), json.loads(frames[at + 5])
+        if msg_type == "status":
+            for held in self.held:
+                if content.get("execution_state") == "idle" and held[1]["parent_header"].get("msg_id") == parent:
+                    held[3] = time.monotonic()
+            return
+        if msg_type == "error":
+            notes, value = self.errors, content
+        elif content.get("name") == "stderr" and content.get("text", "").strip():
+            notes, value = self.stderr, self.stderr.get(parent, []) + content["text"].splitlines()
+        else:
+            return
+        if parent not in notes and len(notes) >= self.keep:
+            notes.pop(next(iter(notes)))
+        notes[parent] = value
+
+    def reply(self, frames, shell):
+        """A reply of the kernel's: an execute_reply is held until its cell's
+        output is in (tick), any other passed on to `shell` as it is."""
+        if b"execute_reply" not in frames[-4]:
+            shell.send_multipart(frames)
+            return
+        try:
+            msg = self.session.deserialize(self.session.feed_identities(frames, copy=True)[1], content=True)
+        except Exception as e:  # a reply the relay cannot read: passed on as it is
+            print(f"kernel-relay: passed a reply on unchanged: {e!r}", file=sys.stderr)
+            shell.send_multipart(frames)
+            return
+        self.held.append([frames, msg, time.monotonic(), None])
+
+    def tick(self, shell):
+        """Sends the held replies whose cells have ended (or waited long enough)."""
+        now = time.monotonic()
+        for held in list(self.held):
+            frames, msg, came, idle = held
+            if (idle is None or now - idle < self.grace) and now - came < self.longest:
+                continue
+            self.held.remove(held)
+            self.send(frames, msg, shell)
+
+    def send(self, frames, msg, shell):
+        content, parent = msg["content"], msg["parent_header"].get("msg_id")
+        error, lines = self.errors.pop(parent, None), self.stderr.pop(parent, None)
+        if content.get("status") == "error" and "ename" not in content:
+            error = error or {}
+        elif content.get("status") == "ok" and lines:
+            at = next(i for i, line in enumerate(lines) if line.strip())
+            panic = "panicked at" in lines[at] and at + 1 < len(lines)  # the message is the next line
+            error = {"ename": "panic" if panic else "Error", "evalue": lines[at + 1] if panic else lines[at],
+                     "traceback": lines[:100]}
+        else:
+            shell.send_multipart(frames)
+            return
+        idents, _ = self.session.feed_identities(frames, copy=True)
+        content = dict(content, status="error", ename=error.get("ename", "Error"),
+                       evalue=error.get("evalue", "the cell stopped with an error (its output says which)"),
+                       traceback=error.get("traceback", []))
+        self.session.session = msg["header"].get("session", self.session.session)
+        self.session.send(shell, "execute_reply", content, parent=msg["parent_header"], ident=idents,
+                          metadata=msg["metadata"])
+
+
 def main(argv):
     try:
         at = argv.index("--control_file")
@@ -295,7 +395,7 @@ def main(argv):
 
     # The kernel's copy of the connection file holds the key: a private
     # folder, a file only the user reads, removed once the kernel has read it.
-    inner_info = dict(info, iopub_port=free_port(ip), control_port=free_port(ip))
+    inner_info = dict(info, iopub_port=free_port(ip), control_port=free_port(ip), shell_port=free_port(ip))
     inner_dir = tempfile.mkdtemp(prefix="autoencoders-relay-")
     inner_file = os.path.join(inner_dir, "connection.json")
     with os.fdopen(os.open(inner_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
@@ -321,6 +421,13 @@ def main(argv):
     inner_control = ctx.socket(zmq.DEALER)
     inner_control.setsockopt(zmq.LINGER, 1000)
     inner_control.connect(f"tcp://{ip}:{inner_info['control_port']}")
+    shell = ctx.socket(zmq.ROUTER)
+    shell.setsockopt(zmq.LINGER, 1000)
+    shell.bind(f"tcp://{ip}:{info['shell_port']}")
+    inner_shell = ctx.socket(zmq.DEALER)
+    inner_shell.setsockopt(zmq.LINGER, 1000)
+    inner_shell.connect(f"tcp://{ip}:{inner_info['shell_port']}")
+    replies = ErrorReplies(session)
     stop_dir = tempfile.mkdtemp(prefix="autoencoders-stop-")
     stopper = Stopper(session, outer, control, stop_dir, float(os.environ.get("STOP_WAIT", "5")))
     stopper.inner_control = inner_control
@@ -340,30 +447,39 @@ def main(argv):
     signal.signal(signal.SIGHUP, stop)
     displays = Displays()
     poller = zmq.Poller()
-    for sock in (inner, control, inner_control):
+    for sock in (inner, control, inner_control, shell, inner_shell):
         poller.register(sock, zmq.POLLIN)
     try:
         while kernel.poll() is None:
-            ready = dict(poller.poll(50))
+            ready = dict(poller.poll(10 if replies.held else 50))
             if inner in ready:
                 forget_inner_file()  # the kernel publishes: it has read the file
                 while inner.poll(0):
-                    relay(inner, outer, session, displays, stopper)
+                    relay(inner, outer, session, displays, stopper, replies)
+            while shell.poll(0):
+                inner_shell.send_multipart(shell.recv_multipart())
+            while inner_shell.poll(0):
+                replies.reply(inner_shell.recv_multipart(), shell)
+            replies.tick(shell)
             while control.poll(0):
                 stopper.from_client(control.recv_multipart())
             while inner_control.poll(0):
                 stopper.from_kernel(inner_control.recv_multipart())
             stopper.tick()
         while inner.poll(100):
-            relay(inner, outer, session, displays, stopper)
+            relay(inner, outer, session, displays, stopper, replies)
         while inner_control.poll(0):
             stopper.from_kernel(inner_control.recv_multipart())
+        while inner_shell.poll(0):
+            replies.reply(inner_shell.recv_multipart(), shell)
+        for frames, msg, _, _ in replies.held:
+            replies.send(frames, msg, shell)
     finally:
         if kernel.poll() is None:
             kernel.terminate()
         forget_inner_file()
         shutil.rmtree(stop_dir, ignore_errors=True)
-        for sock in (outer, inner, control, inner_control):
+        for sock in (outer, inner, control, inner_control, shell, inner_shell):
             sock.close()
         ctx.term()
     code = kernel.wait()

@@ -56,8 +56,11 @@ WRONG = {
 
 def nbgrader(course, *args, env=None):
     """Runs one nbgrader command in the course folder; returns its output."""
-    cmd = [os.path.join(ROOT, ".venv", "bin", "nbgrader"), *args]
-    out = subprocess.run(cmd, cwd=course, env=env, capture_output=True, text=True)
+    venv_bin = os.path.join(ROOT, ".venv", "bin")
+    env = dict(env or os.environ)
+    env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")  # nbgrader runs `alembic` from its venv
+    out = subprocess.run([os.path.join(venv_bin, "nbgrader"), *args], cwd=course, env=env,
+                         capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"nbgrader {' '.join(args)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
     return out.stdout + out.stderr
@@ -81,9 +84,11 @@ def set_up_course(course, exercises, timeout):
     os.makedirs(src)
     for name in exercises:
         with open(os.path.join(ROOT, "exercises", "solutions", name)) as f:
-            text = with_dep(f.read(), ROOT)
+            nb = json.load(f)
+        for cell in nb["cells"]:
+            cell["source"] = with_dep(source(cell), ROOT)
         with open(os.path.join(src, name), "w") as f:
-            f.write(text)
+            json.dump(nb, f, indent=1)
     nbgrader(course, "db", "assignment", "add", ASSIGNMENT)
     for student in ("honest", "wrong", "unfinished"):
         nbgrader(course, "db", "student", "add", student)

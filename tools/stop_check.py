@@ -3,9 +3,12 @@
 
     .venv/bin/python tools/stop_check.py [--no-browser]
 
-1. The control channel through the relay (jupyter_client): a kernel_info
-   request on it is answered by evcxr, a restart gives a kernel that runs
-   a cell, a shutdown ends the kernel.
+1. The control and shell channels through the relay (jupyter_client): a
+   kernel_info request on control is answered by evcxr; a compile error,
+   an error returned through `?` and a panic each get an execute_reply of
+   status "error" with the ename, evalue and traceback the protocol asks
+   for, a cell that works "ok"; a restart gives a kernel that runs a cell,
+   a shutdown ends the kernel.
 2. Through the installed `rust` kernel (jupyter_client), full budget:
    - a `fit` of several epochs interrupted mid-epoch: the cell ends
      normally with the fit's notice, and in the next cell the model's test
@@ -96,6 +99,19 @@ def control_channel(failures):
         print(f"control: kernel_info on the control channel answered by {impl!r}")
         if reply["parent_header"].get("msg_id") != msg["header"]["msg_id"] or not impl:
             failures.append(f"control: kernel_info on the control channel: {reply['content']}")
+        for code, status_wanted in (('let x: i32 = "a";', "error"), ('Err::<(), String>("a failing cell".into())?;', "error"),
+                                    ('panic!("a failing cell");', "error"), ('println!("a cell that works");', "ok")):
+            msg_id = kc.execute(code)
+            reply = kc.get_shell_msg(timeout=300)
+            while reply["parent_header"].get("msg_id") != msg_id:  # kernel_info's reply from the start
+                reply = kc.get_shell_msg(timeout=300)
+            while kc.get_iopub_msg(timeout=60)["content"].get("execution_state") != "idle":
+                pass
+            got = {k: reply["content"].get(k) for k in ("status", "ename", "evalue")}
+            print(f"shell: {code!r}: {got}")
+            if got["status"] != status_wanted or (status_wanted == "error" and (
+                    not got["ename"] or not got["evalue"] or "traceback" not in reply["content"])):
+                failures.append(f"shell: {code!r} answered {reply['content']}, not a full {status_wanted!r} reply")
         km.restart_kernel(now=False)
         kc.stop_channels()
         kc = km.client()
