@@ -126,7 +126,15 @@ fn lines_json(text: &str) -> Value {
 
 /// Where the executed copy of `nb` goes.
 pub fn executed_path(root: &Path, nb: &Path) -> PathBuf {
-    let rel = nb.strip_prefix(root).unwrap_or(nb);
+    // A notebook outside `root` keeps its whole path below the folder (joined
+    // as it is, an absolute path would name the notebook itself).
+    let rel: PathBuf = match nb.strip_prefix(root) {
+        Ok(rel) => rel.to_path_buf(),
+        Err(_) => nb
+            .components()
+            .filter(|c| matches!(c, std::path::Component::Normal(_)))
+            .collect(),
+    };
     root.join("target").join("executed-notebooks").join(rel)
 }
 

@@ -13,7 +13,7 @@
 //! repository. Full budgets unless `--quick` (or `AUTOENCODERS_QUICK=1`).
 
 use autoencoders_tools::engine::{report, run_notebook, Options};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// One check line printed by `autoencoders::exercise`.
@@ -81,7 +81,11 @@ fn main() {
     if args.quick {
         std::env::set_var("AUTOENCODERS_QUICK", "1");
     }
-    let paths = notebooks(&args.notebooks);
+    // Absolute before the first run: running a notebook enters its folder.
+    let paths: Vec<PathBuf> = notebooks(&args.notebooks)
+        .into_iter()
+        .map(|p| std::fs::canonicalize(&p).unwrap_or(p))
+        .collect();
     if paths.is_empty() {
         eprintln!("grade: no notebooks found in {:?}", args.notebooks);
         std::process::exit(2);
@@ -99,12 +103,11 @@ fn main() {
     println!("| notebook | check | result | measured | expected |");
     println!("|---|---|---|---|---|");
     for path in &paths {
-        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let run = run_notebook(Path::new("/"), &path, &opts);
+        let run = run_notebook(&root, path, &opts);
         let rows: Vec<Row> = run.stdout.iter().filter_map(|l| parse(l)).collect();
         let quick = std::env::var("AUTOENCODERS_QUICK").is_ok_and(|v| v == "1");
         for r in &rows {
@@ -149,7 +152,7 @@ fn main() {
                     "| {name} | ran to the end | FAILED | stopped at cell {}: {first} | every cell |",
                     f.cell
                 );
-                eprintln!("{}", report(Path::new("/"), &run));
+                eprintln!("{}", report(&root, &run));
             }
         }
     }
