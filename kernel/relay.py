@@ -304,6 +304,7 @@ class ErrorReplies:
         self.session, self.grace, self.longest, self.keep = session, grace, longest, keep
         self.errors = {}  # execute_request id -> the error it published
         self.stderr = {}  # execute_request id -> the lines it wrote to stderr
+        self.idle = {}  # execute_request id -> when its cell went idle (evcxr may say so before replying)
         self.held = []  # [frames, parsed reply, when it came, when its cell went idle]
 
     def published(self, frames):
@@ -319,9 +320,13 @@ class ErrorReplies:
         at = frames.index(DELIM)
         parent, content = json.loads(frames[at + 3]).get("msg_id"), json.loads(frames[at + 5])
         if msg_type == "status":
-            for held in self.held:
-                if content.get("execution_state") == "idle" and held[1]["parent_header"].get("msg_id") == parent:
-                    held[3] = time.monotonic()
+            if content.get("execution_state") == "idle":
+                if len(self.idle) >= self.keep:
+                    self.idle.pop(next(iter(self.idle)))
+                self.idle[parent] = time.monotonic()
+                for held in self.held:
+                    if held[1]["parent_header"].get("msg_id") == parent:
+                        held[3] = self.idle.pop(parent)
             return
         if msg_type == "error":
             notes, value = self.errors, content
@@ -345,7 +350,8 @@ class ErrorReplies:
             print(f"kernel-relay: passed a reply on unchanged: {e!r}", file=sys.stderr)
             shell.send_multipart(frames)
             return
-        self.held.append([frames, msg, time.monotonic(), None])
+        idle = self.idle.pop(msg["parent_header"].get("msg_id"), None)
+        self.held.append([frames, msg, time.monotonic(), idle])
 
     def tick(self, shell):
         """Sends the held replies whose cells have ended (or waited long enough)."""

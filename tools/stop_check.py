@@ -82,6 +82,27 @@ def kernel():
     return start_new_kernel(kernel_name="rust", cwd=os.path.join(ROOT, "notebooks"), env=env)
 
 
+def replied(kc, msg_id, timeout=300):
+    """A cell's execute_reply, and how many seconds after its idle status it
+    arrived (the relay holds a reply until its cell's output is in)."""
+    reply = idle = None
+    start = time.monotonic()
+    while (reply is None or idle is None) and time.monotonic() - start < timeout:
+        for channel in (kc.shell_channel, kc.iopub_channel):
+            if channel.msg_ready():
+                msg = channel.get_msg(timeout=1)
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if msg["msg_type"] == "execute_reply":
+                    reply = (msg, time.monotonic())
+                elif msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+                    idle = time.monotonic()
+        time.sleep(0.002)
+    if reply is None or idle is None:
+        raise RuntimeError(f"no reply or no idle status within {timeout} s")
+    return reply[0], reply[1] - idle
+
+
 def setup(kc):
     for code in SETUP:
         status, text = run(kc, code)
@@ -102,13 +123,11 @@ def control_channel(failures):
         for code, status_wanted in (('let x: i32 = "a";', "error"), ('Err::<(), String>("a failing cell".into())?;', "error"),
                                     ('panic!("a failing cell");', "error"), ('println!("a cell that works");', "ok")):
             msg_id = kc.execute(code)
-            reply = kc.get_shell_msg(timeout=300)
-            while reply["parent_header"].get("msg_id") != msg_id:  # kernel_info's reply from the start
-                reply = kc.get_shell_msg(timeout=300)
-            while kc.get_iopub_msg(timeout=60)["content"].get("execution_state") != "idle":
-                pass
+            reply, held = replied(kc, msg_id)
             got = {k: reply["content"].get(k) for k in ("status", "ename", "evalue")}
-            print(f"shell: {code!r}: {got}")
+            print(f"shell: {code!r}: {got}, replied {held:+.2f} s after the cell's idle status")
+            if held > 0.5:
+                failures.append(f"shell: the relay held {code!r}'s reply {held:.2f} s past its idle status")
             if got["status"] != status_wanted or (status_wanted == "error" and (
                     not got["ename"] or not got["evalue"] or "traceback" not in reply["content"])):
                 failures.append(f"shell: {code!r} answered {reply['content']}, not a full {status_wanted!r} reply")
