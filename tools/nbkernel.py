@@ -31,20 +31,28 @@ def errors_in(cell):
     return found
 
 
-def tree_memory_mib(pid, field="VmHWM"):
-    """Resident memory of a process and its descendants, MiB: their peaks
-    (`VmHWM`, the default) or what they hold now (`VmRSS`)."""
-    total, stack = 0.0, [pid]
+def process_tree(pid):
+    """`pid` and its descendants, as far as /proc still shows them."""
+    stack = [pid]
     while stack:
         p = stack.pop()
+        yield p
         try:
-            with open(f"/proc/{p}/status") as f:
-                for line in f:
-                    if line.startswith(field + ":"):
-                        total += int(line.split()[1]) / 1024
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as f:
                     stack += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+
+
+def tree_memory_mib(pid, field="VmHWM"):
+    """Resident memory of a process and its descendants, MiB: their peaks
+    (`VmHWM`, the default) or what they hold now (`VmRSS`)."""
+    total = 0.0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += sum(int(line.split()[1]) / 1024 for line in f if line.startswith(field + ":"))
         except OSError:
             pass
     return total
@@ -54,9 +62,8 @@ def cell_libraries_mib(pid):
     """Resident memory of the cells' own compiled libraries (evcxr builds
     each cell as a `libcode_N.so`, loads it and never unloads it) in a
     process and its descendants, MiB."""
-    total, stack = 0.0, [pid]
-    while stack:
-        p = stack.pop()
+    total = 0.0
+    for p in process_tree(pid):
         try:
             with open(f"/proc/{p}/smaps") as f:
                 in_cell = False
@@ -66,9 +73,6 @@ def cell_libraries_mib(pid):
                         in_cell = os.path.basename(line.split()[-1]).startswith("libcode_")
                     elif in_cell and first == "Rss:":
                         total += int(line.split()[1]) / 1024
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    stack += [int(c) for c in f.read().split()]
         except OSError:
             pass
     return total
