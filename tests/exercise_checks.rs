@@ -129,7 +129,10 @@ fn generation_check_judges_the_generator_and_refuses_encoded_data_set_shoes() {
         criterion,
     );
     // (Brightened shoes are not among them: their codes lie as far from the
-    // data set's as honest samples do, and the check cannot tell them apart.)
+    // data set's as honest samples do, and the check cannot tell them apart.
+    // Comparing with the codes of shoes brightened by 0.6, 0.8, 1.25 and 1.6
+    // was tried: shoes brightened by 1.1 still passed, 10 % of their codes
+    // near, median 0.75 code spacings; by 0.9, 17 % near, median 0.66.)
     for edit in ["noise", "moved", "mirrored"] {
         let msg = refused(
             check(&ae, &encode(&edited(&shoe_data.train_images, 300, edit))),
