@@ -45,11 +45,7 @@ pub const QUICK: Limits = Limits {
 
 /// The limits that apply now.
 pub fn limits() -> Limits {
-    if crate::runtime::mode().is_quick() {
-        QUICK
-    } else {
-        FULL
-    }
+    super::by_mode(FULL, QUICK)
 }
 
 /// Each image's mean squared reconstruction error: the anomaly score.

@@ -40,11 +40,7 @@ pub const QUICK: Limits = Limits {
 
 /// The limits that apply now.
 pub fn limits() -> Limits {
-    if crate::runtime::mode().is_quick() {
-        QUICK
-    } else {
-        FULL
-    }
+    super::by_mode(FULL, QUICK)
 }
 
 /// The autoencoder on 2,000 held-out Fashion-MNIST test images (of the half

@@ -106,13 +106,18 @@ impl Report {
     }
 }
 
-/// " (quick-mode threshold)" in quick mode, for the expected values.
-fn mode_note() -> &'static str {
+/// `full` at full budget, `quick` in quick mode: each check's limits.
+fn by_mode<T>(full: T, quick: T) -> T {
     if crate::runtime::mode().is_quick() {
-        ", quick-mode threshold"
+        quick
     } else {
-        ""
+        full
     }
+}
+
+/// ", quick-mode threshold" in quick mode, for the expected values.
+fn mode_note() -> &'static str {
+    by_mode("", ", quick-mode threshold")
 }
 
 /// Flat `(N, 784)` f32 images on the CPU, values checked to lie in `[0, 1]`;

@@ -76,11 +76,7 @@ pub const QUICK: Limits = Limits {
 
 /// The limits that apply now.
 pub fn limits() -> Limits {
-    if crate::runtime::mode().is_quick() {
-        QUICK
-    } else {
-        FULL
-    }
+    super::by_mode(FULL, QUICK)
 }
 
 /// The autoencoder's reconstruction of the held-out test shoes (the half

@@ -50,11 +50,7 @@ pub const QUICK: Limits = Limits {
 
 /// The limits that apply now.
 pub fn limits() -> Limits {
-    if crate::runtime::mode().is_quick() {
-        QUICK
-    } else {
-        FULL
-    }
+    super::by_mode(FULL, QUICK)
 }
 
 /// The VAE's prior samples, judged by a reference classifier this check
