@@ -11,7 +11,7 @@ use common::*;
 #[test]
 fn conv2d_matches_candle_on_random_shapes() {
     let mut r = Lcg(1);
-    for case in 0..40 {
+    for case in 0..cases(40) {
         let (n, c, f, k) = (1 + r.next(3), 1 + r.next(4), 1 + r.next(5), [1, 2, 3, 5][r.next(4)]);
         let (stride, padding) = (1 + r.next(3), r.next(3));
         let (h, mut w) = (k + r.next(9), k + r.next(9));
@@ -40,7 +40,7 @@ fn conv2d_matches_candle_on_random_shapes() {
 #[test]
 fn conv_transpose2d_matches_candle_on_random_shapes() {
     let mut r = Lcg(2);
-    for case in 0..40 {
+    for case in 0..cases(40) {
         let (n, cin, cout, k) = (1 + r.next(3), 1 + r.next(4), 1 + r.next(4), [1, 2, 3, 4][r.next(4)]);
         let stride = 1 + r.next(3);
         let padding = r.next(k.min(3));
@@ -63,6 +63,10 @@ fn conv_transpose2d_matches_candle_on_random_shapes() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "full-size layers: hours under Miri; the random cases cover the same code"
+)]
 fn the_course_layer_shapes_match_candle() {
     // The seed models' exact layers, batch 4.
     let cases: [(&[usize], &[usize], usize, usize); 3] = [
@@ -100,7 +104,7 @@ fn the_course_layer_shapes_match_candle() {
 #[test]
 fn max_pool_and_upsample_match_candle() {
     let mut r = Lcg(3);
-    for case in 0..20 {
+    for case in 0..cases(20) {
         let size = 2 + r.next(2);
         let (n, c, h, w) = (1 + r.next(3), 1 + r.next(4), size + r.next(9), size + r.next(9));
         let x = Var::from_tensor(&randn(&[n, c, h, w])).unwrap();

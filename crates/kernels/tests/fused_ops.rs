@@ -12,7 +12,7 @@ use common::*;
 fn fused_bias_and_activation_match_separate_ops() {
     use cpu_ops::FusedAct;
     let mut r = Lcg(4);
-    for case in 0..24 {
+    for case in 0..cases(24) {
         let act = [FusedAct::Linear, FusedAct::Relu, FusedAct::Sigmoid][case % 3];
         let transpose = case % 2 == 1;
         let (n, c, f, k) = (1 + r.next(3), 1 + r.next(4), 1 + r.next(4), [1, 3][r.next(2)]);
@@ -71,7 +71,7 @@ fn direct_kernels_match_the_gemm_path() {
     }
     let mut r = Lcg(7);
     let to_vec = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    for case in 0..40 {
+    for case in 0..cases(40) {
         // Up to 19 filters and channels: every mix of 8-, 4- and 1-filter blocks.
         let (n, c, f) = (1 + r.next(3), 1 + r.next(19), 1 + r.next(19));
         let (h, w) = (1 + r.next(20), 1 + r.next(20));
@@ -122,7 +122,7 @@ fn conv_block_matches_separate_layers() {
         return;
     }
     let mut r = Lcg(11);
-    for case in 0..36 {
+    for case in 0..cases(36) {
         let act = [FusedAct::Linear, FusedAct::Relu, FusedAct::Sigmoid][case % 3];
         let (upsample, pool) = [(1, 1), (2, 1), (1, 2), (2, 2)][(case / 3) % 4];
         let (n, c, f) = (1 + r.next(3), 1 + r.next(6), 1 + r.next(11));
@@ -194,7 +194,7 @@ fn conv_block_matches_separate_layers() {
 fn dense_matches_candle_linear_and_activation() {
     use cpu_ops::FusedAct;
     let mut r = Lcg(13);
-    for case in 0..30 {
+    for case in 0..cases(30) {
         let act = [FusedAct::Linear, FusedAct::Relu, FusedAct::Sigmoid][case % 3];
         let (n, k, m) = (1 + r.next(70), 1 + r.next(90), 1 + r.next(40));
         let x = Var::from_tensor(&randn(&[n, k])).unwrap();

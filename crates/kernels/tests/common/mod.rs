@@ -33,6 +33,17 @@ pub fn have(ok: bool, what: &str) -> bool {
     ok
 }
 
+/// How many of a test's `n` random cases to run: all of them, or the first
+/// two under Miri, whose interpreter is thousands of times slower (the
+/// course's scalar kernels and their safe entry points, one small shape each).
+pub fn cases(n: usize) -> usize {
+    if cfg!(miri) {
+        n.min(2)
+    } else {
+        n
+    }
+}
+
 pub fn scale(t: &Tensor) -> f32 {
     t.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap().max(1.0)
 }
