@@ -34,8 +34,8 @@ pub fn have(ok: bool, what: &str) -> bool {
 }
 
 /// How many of a test's `n` random cases to run: all of them, or the first
-/// two under Miri, whose interpreter is thousands of times slower (the
-/// course's scalar kernels and their safe entry points, one small shape each).
+/// two (small shapes) under Miri, whose interpreter is thousands of times
+/// slower.
 pub fn cases(n: usize) -> usize {
     if cfg!(miri) {
         n.min(2)
