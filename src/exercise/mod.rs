@@ -160,6 +160,28 @@ pub fn nearest_rms(xs: &Tensor, refs: &Tensor) -> Result<Vec<f32>> {
     Ok(min.into_iter().map(|v| (v.max(0.0) / d).sqrt()).collect())
 }
 
+/// For each row of `xs` `(N, D)`, the RMS residual of its best fit
+/// `a·r + b` (a ≥ 0) by a row `r` of `refs` `(M, D)`: the distance to the
+/// nearest row once brightness and contrast are set aside,
+/// `std(x)·√(1 − ρ²)` with ρ the largest correlation between `x` and a row.
+pub(crate) fn nearest_affine_rms(xs: &Tensor, refs: &Tensor) -> Result<Vec<f32>> {
+    let unit = |t: &Tensor| -> Result<(Tensor, Vec<f32>)> {
+        let centred = t.broadcast_sub(&t.mean_keepdim(1)?)?;
+        let norm = centred.sqr()?.sum_keepdim(1)?.sqrt()?;
+        let scaled = centred.broadcast_div(&(&norm + 1e-12)?)?;
+        Ok((scaled, norm.flatten_all()?.to_vec1::<f32>()?))
+    };
+    let (xu, x_norm) = unit(xs)?;
+    let (ru, _) = unit(refs)?;
+    let rho = xu.matmul(&ru.t()?)?.max(1)?.clamp(0f32, 1f32)?.to_vec1::<f32>()?;
+    let d = (xs.dim(1)? as f32).sqrt();
+    Ok(rho
+        .iter()
+        .zip(x_norm)
+        .map(|(r, norm)| norm / d * (1.0 - r * r).max(0.0).sqrt())
+        .collect())
+}
+
 /// For each row of `xs` (a row of `refs` too), the RMS distance to its
 /// nearest other row of `refs`: the typical spacing of a set of codes.
 pub(crate) fn second_nearest_rms(xs: &Tensor, refs: &Tensor) -> Result<Vec<f32>> {
