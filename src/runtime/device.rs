@@ -37,10 +37,39 @@ fn choose() -> (Device, String) {
             Ok(dev) => (dev, "device: CUDA GPU 0".into()),
             Err(e) => (
                 Device::Cpu,
-                format!("device: CPU (built with cuda, but no usable GPU: {e})"),
+                format!("device: CPU (built with cuda, but no usable GPU: {})", why_no_gpu(&e)),
             ),
         }
     } else {
         (Device::Cpu, "device: CPU (built without the `cuda` feature)".into())
+    }
+}
+
+/// The first line of candle's error (its backtrace, when `RUST_BACKTRACE` is
+/// set, would make the notice twenty lines), with the stub driver of
+/// `scripts/cuda-env.sh` named as what it is.
+fn why_no_gpu(e: &candle_core::Error) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("").trim();
+    if first.contains("CUDA_ERROR_STUB_LIBRARY") {
+        "no NVIDIA driver on this machine, only the stub libcuda.so.1".into()
+    } else {
+        first.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::why_no_gpu;
+
+    #[test]
+    fn the_fallback_reason_is_one_line_and_names_the_stub() {
+        let stub = candle_core::Error::Msg("DriverError(CUDA_ERROR_STUB_LIBRARY, \"stub\")\nbacktrace:\n  0: x".into());
+        assert_eq!(
+            why_no_gpu(&stub),
+            "no NVIDIA driver on this machine, only the stub libcuda.so.1"
+        );
+        let other = candle_core::Error::Msg("  DriverError(CUDA_ERROR_NO_DEVICE)  \n  0: frame".into());
+        assert_eq!(why_no_gpu(&other), "DriverError(CUDA_ERROR_NO_DEVICE)");
     }
 }
