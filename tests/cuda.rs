@@ -29,7 +29,7 @@ fn gpu() -> Device {
 }
 
 #[test]
-fn fallback_without_a_gpu_runs_on_the_cpu_and_says_why() {
+fn fallback_runs_on_the_cpu_and_says_why_without_a_usable_gpu() {
     let dev = device();
     if require_gpu() {
         assert!(dev.is_cuda(), "AUTOENCODERS_REQUIRE_GPU=1, but {}", device_notice());
