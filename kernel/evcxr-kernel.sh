@@ -14,6 +14,14 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"
 export EVCXR_CONFIG_DIR="${EVCXR_CONFIG_DIR:-$root/kernel/evcxr}"
+# A notebook that asks for the `cuda` feature needs nvcc to build candle's
+# kernels and the CUDA libraries to start: where scripts/build-cuda.sh has
+# installed the toolkit, the kernel gets the cuda build's environment
+# (scripts/cuda-env.sh; the stub driver only where no NVIDIA driver is found).
+if [ -x "${AUTOENCODERS_CUDA_HOME:-$HOME/.cache/autoencoders-cuda}/toolkit-13.0/nvidia/cu13/bin/nvcc" ]; then
+  # shellcheck source=../scripts/cuda-env.sh
+  . "$root/scripts/cuda-env.sh" ""
+fi
 if [ -n "${EVCXR_TMPDIR:-}" ]; then
   exec evcxr_jupyter "$@"
 fi

@@ -5,9 +5,10 @@
 #   scripts/gpu-check.sh pack [COMPUTE_CAP]   here: builds (scripts/build-cuda.sh) and packs
 #                                             target/gpu-pack/ (at most 64 MiB): the stripped
 #                                             `cuda` test binary and course-bench, MNIST gzipped
-#   scripts/gpu-check.sh run                  there, from the repository root with target/gpu-pack/:
-#                                             the `cuda` tests with AUTOENCODERS_REQUIRE_GPU=1, then
-#                                             one epoch of each seed model in course-bench
+#   scripts/gpu-check.sh run                  there, from the repository root with target/gpu-pack/
+#                                             (or `bash gpu-pack/gpu-check.sh run` from a copy of the
+#                                             pack alone): the `cuda` tests with AUTOENCODERS_REQUIRE_GPU=1,
+#                                             then one epoch of each seed model in course-bench
 #
 # `run` takes the CUDA libraries (cuBLAS, cuRAND, NVRTC of CUDA 13) from
 # $AUTOENCODERS_CUDA_LIBS, or finds them under /usr/local/cuda and in the
@@ -59,6 +60,10 @@ cuda_libs() {
 }
 
 run() {
+  # A copy of the pack alone carries this script beside its bin/.
+  local here
+  here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+  [ -x "$here/bin/cuda-tests" ] && pack="$here"
   [ -x "$pack/bin/cuda-tests" ] || { echo "gpu-check: no $pack/bin/cuda-tests: run 'scripts/gpu-check.sh pack' first" >&2; exit 1; }
   local start gpu="yes"
   start=$(date +%s)
