@@ -16,6 +16,9 @@ fn notebooks_in(dir: &Path) -> Vec<PathBuf> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "ipynb"))
+        // A hidden notebook is no lesson: scripts/setup-course.sh writes
+        // notebooks/.prepare-kernel.ipynb while it prepares the kernel.
+        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
         .collect();
     v.sort();
     v

@@ -34,6 +34,8 @@ fn notebooks_in(dir: &Path) -> Vec<PathBuf> {
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "ipynb"))
+                // Hidden ones (scripts/setup-course.sh's .prepare-kernel.ipynb) are no lessons.
+                .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
                 .collect()
         })
         .unwrap_or_default();
