@@ -16,6 +16,8 @@ scripts/setup-tests.sh
 echo "== style: cargo fmt --check, cargo clippy (warnings are errors)"
 cargo fmt --all --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
+# course-bench builds without the notebook engine (scripts/build-cuda.sh does).
+cargo check --locked -p autoencoders-tools --no-default-features --bins
 
 echo "== arm64: the course crate and the kernels compile without the x86 kernels"
 # Students' arm64 laptops take the gemm path; this keeps its cfg'd code

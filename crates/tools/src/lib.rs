@@ -5,12 +5,13 @@
 //!
 //! | module / binary | what |
 //! |---|---|
-//! | [`engine`] | executes a notebook with evcxr in process, cell by cell (the notebook tests, `grade`) |
+//! | [`engine`] | executes a notebook with evcxr in process, cell by cell (the notebook tests, `grade`; feature `engine`, on by default) |
 //! | [`student`] | the student version of an exercise solution (`make-exercises`) |
 //! | `course-bench` | the benchmark: full-budget training, side by side with Keras, single ops |
 //! | `grade` | grades filled-in exercise notebooks |
 //! | `make-exercises` | writes `exercises/*.ipynb` from `exercises/solutions/` |
 
+#[cfg(feature = "engine")]
 pub mod engine;
 pub mod student;
 
