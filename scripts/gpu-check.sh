@@ -3,8 +3,9 @@
 # another machine (the project's GPU machines have no Rust toolchain).
 #
 #   scripts/gpu-check.sh pack [COMPUTE_CAP]   here: builds (scripts/build-cuda.sh) and packs
-#                                             target/gpu-pack/ (at most 64 MiB): the stripped
-#                                             `cuda` test binary and course-bench, MNIST gzipped
+#                                             target/gpu-pack/ (at most 64 MiB): the `cuda` test
+#                                             binary and course-bench, stripped and gzipped (candle's
+#                                             PTX makes each 53 MiB, 13 MiB gzipped), MNIST gzipped
 #   scripts/gpu-check.sh run                  there, from the repository root with target/gpu-pack/
 #                                             (or `bash gpu-pack/gpu-check.sh run` from a copy of the
 #                                             pack alone): the `cuda` tests with AUTOENCODERS_REQUIRE_GPU=1,
@@ -31,6 +32,7 @@ pack() {
   cp "$test_bin" "$pack/bin/cuda-tests"
   cp "$built/release/course-bench" "$pack/bin/course-bench"
   strip "$pack/bin/"*
+  gzip -9 "$pack/bin/"*
   for f in data/mnist/*-ubyte; do gzip -9 -c "$f" > "$pack/data/mnist/$(basename "$f").gz"; done
   cp scripts/gpu-check.sh "$pack/"
   local size
@@ -63,8 +65,8 @@ run() {
   # A copy of the pack alone carries this script beside its bin/.
   local here
   here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-  [ -x "$here/bin/cuda-tests" ] && pack="$here"
-  [ -x "$pack/bin/cuda-tests" ] || { echo "gpu-check: no $pack/bin/cuda-tests: run 'scripts/gpu-check.sh pack' first" >&2; exit 1; }
+  [ -f "$here/bin/cuda-tests.gz" ] && pack="$here"
+  [ -f "$pack/bin/cuda-tests.gz" ] || { echo "gpu-check: no $pack/bin/cuda-tests.gz: run 'scripts/gpu-check.sh pack' first" >&2; exit 1; }
   local start gpu="yes"
   start=$(date +%s)
   if ! nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
@@ -77,16 +79,17 @@ run() {
   export LD_LIBRARY_PATH
   LD_LIBRARY_PATH="$(cuda_libs)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   echo "gpu-check: CUDA libraries from $LD_LIBRARY_PATH"
-  local data
-  data="$(mktemp -d)"
-  mkdir -p "$data/mnist"
+  local data bin
+  data="$(mktemp -d)" && bin="$data/bin"
+  mkdir -p "$data/mnist" "$bin"
   for f in "$pack/data/mnist/"*.gz; do gunzip -c "$f" > "$data/mnist/$(basename "$f" .gz)"; done
+  for f in "$pack/bin/"*.gz; do gunzip -c "$f" > "$bin/$(basename "$f" .gz)"; chmod +x "$bin/$(basename "$f" .gz)"; done
   export AUTOENCODERS_DATA="$data"
   local status=0 out
   echo "== the cuda tests (AUTOENCODERS_REQUIRE_GPU=1)"
-  AUTOENCODERS_REQUIRE_GPU=1 "$pack/bin/cuda-tests" --test-threads=1 || status=1
+  AUTOENCODERS_REQUIRE_GPU=1 "$bin/cuda-tests" --test-threads=1 || status=1
   echo "== course-bench, one epoch of each seed model"
-  out="$("$pack/bin/course-bench" --models simple,deep,conv,upconv --max-epochs 1 2>&1)" || status=1
+  out="$("$bin/course-bench" --models simple,deep,conv,upconv --max-epochs 1 2>&1)" || status=1
   rm -rf "$data"
   if [ "$gpu" = no ] || ! grep -q '^device: CUDA GPU' <<<"$out"; then
     grep '^device:' <<<"$out" || true
