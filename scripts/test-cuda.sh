@@ -36,7 +36,9 @@ echo "== a notebook with the cuda :dep line (evcxr builds the cuda crate in targ
 unset CARGO_TARGET_DIR
 mkdir -p "$root/target/evcxr-cuda"
 # CI=true: the notebook fails rather than skips when the data are missing
-# (and the runner is the one scripts/test.sh builds under CI=true).
-CI=true EVCXR_TMPDIR="$root/target/evcxr-cuda" AUTOENCODERS_TEST_CUDA=1 \
+# (and the runner is the one scripts/test.sh builds under CI=true). The
+# first cell builds candle with its CUDA kernels for the notebook, cold the
+# first time: longer than the runner's usual 15 minutes a cell.
+CI=true EVCXR_TMPDIR="$root/target/evcxr-cuda" AUTOENCODERS_TEST_CUDA=1 NOTEBOOK_CELL_TIMEOUT=3600 \
   cargo test --locked -p autoencoders-tools --test notebooks
 echo "test-cuda: all passed in $(( $(date +%s) - start )) s"
