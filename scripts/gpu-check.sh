@@ -9,7 +9,7 @@
 #   scripts/gpu-check.sh run                  there, from the repository root with target/gpu-pack/
 #                                             (or `bash gpu-pack/gpu-check.sh run` from a copy of the
 #                                             pack alone): the `cuda` tests with AUTOENCODERS_REQUIRE_GPU=1,
-#                                             then one epoch of each seed model in course-bench
+#                                             then one epoch of the simple, deep, conv and up-conv models
 #
 # `run` takes the CUDA libraries (cuBLAS, cuRAND, NVRTC of CUDA 13) from
 # $AUTOENCODERS_CUDA_LIBS, or finds them under /usr/local/cuda and in the
@@ -88,7 +88,7 @@ run() {
   local status=0 out
   echo "== the cuda tests (AUTOENCODERS_REQUIRE_GPU=1)"
   AUTOENCODERS_REQUIRE_GPU=1 "$bin/cuda-tests" --test-threads=1 || status=1
-  echo "== course-bench, one epoch of each seed model"
+  echo "== course-bench, one epoch of the simple, deep, conv and up-conv models"
   out="$("$bin/course-bench" --models simple,deep,conv,upconv --max-epochs 1 2>&1)" || status=1
   rm -rf "$data"
   if [ "$gpu" = no ] || ! grep -q '^device: CUDA GPU' <<<"$out"; then
