@@ -97,7 +97,7 @@ pub fn check_reconstruction_with(ae: &Autoencoder, shoes: &Dataset, limits: &Lim
         code <= limits.max_code,
         format!("{code} numbers per image"),
         format!("≤ {} (784 pixels squeezed at least 2×)", limits.max_code),
-        "the code is the encoder's last layer: make it small (8 to 64 numbers), or the model can copy its input",
+        "the code is the encoder's last layer: make it small (8 to 32 numbers), or the model can copy its input",
     );
     let recon = predict(ae, &shoes.test_images, 256)?;
     let m = mse_value(&recon, &shoes.test_images)?;
