@@ -146,8 +146,8 @@ pub(crate) fn matmul(
 
 /// Convolution forward: `x (n, c, h, w)`, `kernel (f, c, k, k)` → `(n, f, ho, wo)`.
 ///
-/// 3×3 stride-1 'same' convolutions go to [`direct`] where the CPU allows,
-/// everything else to [`conv_forward_gemm`].
+/// 3×3 convolutions of stride 1 ('same') or 2 (padding 0 or 1) go to
+/// [`direct`] where the CPU allows, everything else to [`conv_forward_gemm`].
 pub fn conv_forward(g: &Geometry, x: &[f32], kernel: &[f32]) -> Vec<f32> {
     g.assert_lens(
         "conv_forward",
@@ -227,9 +227,9 @@ pub fn conv_backward_data(g: &Geometry, grad: &[f32], kernel: &[f32]) -> Vec<f32
 }
 
 /// A convolution's output `conv(x, kernel)` (if `want_y`) and the kernel
-/// gradient for the output gradient `grad`, sharing one im2col of `x`: the
-/// input and kernel gradients of a transposed convolution, whose output
-/// gradient is `x` here. `x (n, c, h, w)`, `kernel (f, c, k, k)`, `grad (n, f,
+/// gradient for the output gradient `grad` (on the gemm path sharing one
+/// im2col of `x`): the input and kernel gradients of a transposed
+/// convolution, whose output gradient is `x` here. `x (n, c, h, w)`, `kernel (f, c, k, k)`, `grad (n, f,
 /// ho, wo)` → (`(n, f, ho, wo)`, `(f, c, k, k)`); `kernel` is not read when
 /// `want_y` is false.
 pub fn conv_forward_and_filter(
@@ -248,6 +248,22 @@ pub fn conv_forward_and_filter(
             ("kernel", kernel.len(), kernel_len),
         ],
     );
+    if direct::applies(g) {
+        let y = want_y.then(|| direct::forward(g, x, kernel));
+        return (y, direct::backward_filter(g, x, grad));
+    }
+    forward_and_filter_gemm(g, x, kernel, grad, want_y)
+}
+
+/// [`conv_forward_and_filter`] through one im2col per group of images and
+/// two gemms (lengths checked by the callers).
+fn forward_and_filter_gemm(
+    g: &Geometry,
+    x: &[f32],
+    kernel: &[f32],
+    grad: &[f32],
+    want_y: bool,
+) -> (Option<Vec<f32>>, Vec<f32>) {
     let (ckk, hw, grp) = (g.ckk(), g.hw_out(), group_size(g));
     let (img_in, img_out) = (g.c * g.h * g.w, g.f * hw);
     let threads = rayon::current_num_threads().max(1);
@@ -362,5 +378,5 @@ pub fn conv_backward_filter_gemm(g: &Geometry, x: &[f32], grad: &[f32]) -> Vec<f
         "conv_backward_filter_gemm",
         &[("x", x.len(), g.input_len()), ("grad", grad.len(), g.output_len())],
     );
-    conv_forward_and_filter(g, x, &[], grad, false).1
+    forward_and_filter_gemm(g, x, &[], grad, false).1
 }

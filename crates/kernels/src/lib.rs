@@ -6,10 +6,11 @@
 //! candle 0.11's CPU convolution backward goes through a direct-loop
 //! transposed convolution, and its max-pool backward through several
 //! full-size temporaries. Here every convolution pass is one of three
-//! kernels: 3×3 stride-1 'same' geometries go to the AVX-512 or AVX2/FMA kernels of
-//! [`direct`] where the CPU has them (see [`gemm`] for the dispatch), everything else to an
-//! `im2col`/`col2im` around one `gemm` per group of images, the images of a
-//! batch spread over threads:
+//! kernels: 3×3 geometries of stride 1 ('same') and of stride 2 (padding 0
+//! or 1: the transposed convolutions') go to the AVX-512 or AVX2/FMA kernels
+//! of [`direct`] where the CPU has them (see [`gemm`] for the dispatch),
+//! everything else to an `im2col`/`col2im` around one `gemm` per group of
+//! images, the images of a batch spread over threads:
 //!
 //! | pass | convolution | transposed convolution |
 //! |---|---|---|

@@ -69,18 +69,27 @@ fn direct_kernels_match_the_gemm_path() {
     ) {
         return;
     }
+    // The conv model's first transposed layer (3×3 → 7×7) stays on the gemm path.
+    assert!(!direct::applies(&Geometry::new(1, 32, 7, 7, 64, 3, 2, 0).unwrap()));
     let mut r = Lcg(7);
     let to_vec = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    for case in 0..cases(40) {
-        // Up to 19 filters and channels: every mix of 8-, 4- and 1-filter blocks.
-        let (n, c, f) = (1 + r.next(3), 1 + r.next(19), 1 + r.next(19));
-        let (h, w) = (1 + r.next(20), 1 + r.next(20));
-        let g = Geometry::new(n, c, h, w, f, 3, 1, 1).unwrap();
-        assert!(direct::applies(&g));
+    for case in 0..cases(80) {
+        // Up to 19 filters and channels: every mix of 8-, 4- and 1-filter
+        // blocks; stride 1 ('same'), or stride 2 with padding 0 or 1 (the
+        // transposed convolutions' geometry), odd and even sides; up to 12
+        // images, so that the kernel gradient runs several small images per
+        // call, and a short last group.
+        let (n, c, f) = (1 + r.next(12), 1 + r.next(19), 1 + r.next(19));
+        let (stride, padding) = if case % 2 == 0 { (1, 1) } else { (2, r.next(2)) };
+        // Stride 2 from 9 pixels a side: at least 4×4 outputs (see STRIDE2_LEAST_OUTPUTS).
+        let least = if stride == 2 { 9 } else { 1 };
+        let (h, w) = (least + r.next(20), least + r.next(20));
+        let g = Geometry::new(n, c, h, w, f, 3, stride, padding).unwrap();
+        assert!(direct::applies(&g), "{g:?}");
         let (x, k, gy) = (
             to_vec(&randn(&[n, c, h, w])),
             to_vec(&randn(&[f, c, 3, 3])),
-            to_vec(&randn(&[n, f, h, w])),
+            to_vec(&randn(&[n, f, g.ho, g.wo])),
         );
         let reference = [
             cpu_ops::conv_forward_gemm(&g, &x, &k),
@@ -104,7 +113,7 @@ fn direct_kernels_match_the_gemm_path() {
                 let diff = a.iter().zip(b).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
                 assert!(
                     diff <= 1e-4 * scale,
-                    "case {case} {isa:?} ({n}x{c}x{h}x{w} -> {f}) {what}: differs by {diff}"
+                    "case {case} {isa:?} ({n}x{c}x{h}x{w} -> {f}, stride {stride}, padding {padding}) {what}: differs by {diff}"
                 );
             }
         }

@@ -7,7 +7,7 @@
 //! without the per-access checks that `ptr::add` and `_mm256_loadu_ps`
 //! (a checked `copy_nonoverlapping`) carry in such builds.
 
-use super::{Padded, OBLOCK};
+use super::{Padded, Slots, OBLOCK};
 use std::arch::x86_64::{__m256, _mm256_add_ps, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_setzero_ps};
 
 #[repr(C, packed)]
@@ -35,15 +35,24 @@ unsafe fn splat(p: *const f32) -> __m256 {
     _mm256_set1_ps((*(p as *const Scalar)).0)
 }
 
-/// See `super::conv_image`, which checks the lengths.
+/// See `super::correlate_image`, which checks the lengths.
 ///
 /// # Safety
 /// The CPU has AVX2 and FMA; `pd.isa` is AVX2; the slices are as long as
-/// `super::conv_image` asserts.
+/// `super::correlate_image` asserts.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn conv_image(pd: &Padded, cin: usize, cout: usize, xp: &[f32], packed: &[f32], out: &mut [f32]) {
-    let taps = pd.taps();
-    let bstride = cin * 9 * OBLOCK;
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn conv_image(
+    pd: &Padded,
+    cin: usize,
+    cout: usize,
+    xp: &[f32],
+    plane: usize,
+    taps: &[usize],
+    packed: &[f32],
+    out: &mut [f32],
+) {
+    let bstride = cin * taps.len() * OBLOCK;
     for q0 in (0..pd.qp).step_by(24) {
         for b in 0..cout.div_ceil(OBLOCK) {
             let (wb, o) = (&packed[b * bstride..], &mut out[b * OBLOCK * pd.qp..]);
@@ -52,9 +61,9 @@ pub(super) unsafe fn conv_image(pd: &Padded, cin: usize, cout: usize, xp: &[f32]
             macro_rules! run {
                 ($nv:literal) => {
                     if one {
-                        forward_block::<1, $nv>(xp, pd.stride, cin, &taps, wb, o, pd.qp, q0)
+                        forward_block::<1, $nv>(xp, plane, cin, taps, wb, o, pd.qp, q0)
                     } else {
-                        forward_block::<OBLOCK, $nv>(xp, pd.stride, cin, &taps, wb, o, pd.qp, q0)
+                        forward_block::<OBLOCK, $nv>(xp, plane, cin, taps, wb, o, pd.qp, q0)
                     }
                 };
             }
@@ -74,14 +83,13 @@ unsafe fn forward_block<const OB: usize, const NV: usize>(
     xp: &[f32],
     plane: usize,
     cin: usize,
-    taps: &[usize; 9],
+    taps: &[usize],
     wb: &[f32],
     out: &mut [f32],
     qp: usize,
     q0: usize,
 ) {
-    debug_assert!(xp.len() >= (cin - 1) * plane + q0 + 8 * NV + taps[8]);
-    debug_assert!(wb.len() >= cin * 9 * OBLOCK && out.len() >= (OB - 1) * qp + q0 + 8 * NV);
+    debug_assert!(wb.len() >= cin * taps.len() * OBLOCK && out.len() >= (OB - 1) * qp + q0 + 8 * NV);
     let mut acc = [[_mm256_setzero_ps(); NV]; OB];
     let mut base = xp.as_ptr().wrapping_add(q0);
     let mut wi = wb.as_ptr();
@@ -110,25 +118,33 @@ unsafe fn forward_block<const OB: usize, const NV: usize>(
     }
 }
 
-/// See `super::filter_image`, which checks the lengths.
+/// See `super::filter_image_taps`, which checks the lengths.
 ///
 /// # Safety
 /// As for [`conv_image`].
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn filter_image(pd: &Padded, c: usize, f: usize, gpad: &[f32], xp: &[f32], dw8: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn filter_image(
+    pd: &Padded,
+    slots: Slots,
+    c: usize,
+    f: usize,
+    gpad: &[f32],
+    xp: &[f32],
+    rows: &[[usize; 3]],
+    dw8: &mut [f32],
+) {
+    let span = slots.span(pd);
     for b in 0..f.div_ceil(OBLOCK) {
-        let g = &gpad[b * OBLOCK * pd.stride + pd.wp + 1..];
-        for i in 0..c {
-            for ky in 0..3 {
-                let xrow = &xp[i * pd.stride + ky * pd.wp..];
-                // Partial sums of filter o = b·OBLOCK + ob, tap (ky, 0..3):
-                // at ((o·c + i)·9 + ky·3)·8, filters c·9·8 apart.
-                let d = &mut dw8[((b * OBLOCK * c + i) * 9 + ky * 3) * 8..];
-                if f - b * OBLOCK == 1 {
-                    filter_block::<1>(g, pd.stride, pd.qp, xrow, d, c * 9 * 8)
-                } else {
-                    filter_block::<OBLOCK>(g, pd.stride, pd.qp, xrow, d, c * 9 * 8)
-                }
+        let g = &gpad[b * OBLOCK * slots.pitch + pd.wp + 1..];
+        for (r, offs) in rows.iter().enumerate() {
+            // Partial sums of filter o = b·OBLOCK + ob, taps 3r..3r + 3 (row
+            // r = i·3 + ky of the kernel): at (o·c·9 + 3r)·8, filters c·9·8 apart.
+            let d = &mut dw8[(b * OBLOCK * c * 9 + r * 3) * 8..];
+            if f - b * OBLOCK == 1 {
+                filter_block::<1>(g, slots.pitch, span, xp, offs, d, c * 9 * 8)
+            } else {
+                filter_block::<OBLOCK>(g, slots.pitch, span, xp, offs, d, c * 9 * 8)
             }
         }
     }
@@ -138,19 +154,20 @@ pub(super) unsafe fn filter_image(pd: &Padded, c: usize, f: usize, gpad: &[f32],
 unsafe fn filter_block<const OB: usize>(
     gp: &[f32],
     gstride: usize,
-    qp: usize,
-    xrow: &[f32],
+    span: usize,
+    xp: &[f32],
+    offs: &[usize; 3],
     dw8: &mut [f32],
     fstride: usize,
 ) {
-    debug_assert!(gp.len() >= (OB - 1) * gstride + qp && xrow.len() >= qp + 2);
+    debug_assert!(gp.len() >= (OB - 1) * gstride + span && xp.len() >= span + offs.iter().max().unwrap());
     debug_assert!(dw8.len() >= (OB - 1) * fstride + 24);
     let mut acc = [[_mm256_setzero_ps(); 3]; OB];
-    let (mut g, mut x) = (gp.as_ptr(), xrow.as_ptr());
-    for _ in 0..qp / 8 {
-        let x0 = load(x);
-        let x1 = load(x.wrapping_add(1));
-        let x2 = load(x.wrapping_add(2));
+    let (mut g, mut x) = (gp.as_ptr(), xp.as_ptr());
+    for _ in 0..span / 8 {
+        let x0 = load(x.wrapping_add(offs[0]));
+        let x1 = load(x.wrapping_add(offs[1]));
+        let x2 = load(x.wrapping_add(offs[2]));
         for (ob, a) in acc.iter_mut().enumerate() {
             let gv = load(g.wrapping_add(ob * gstride));
             a[0] = _mm256_fmadd_ps(gv, x0, a[0]);

@@ -7,7 +7,7 @@
 //! Loads go through `packed` structs for the reason given in [`super::avx2`].
 
 use super::avx2;
-use super::{Padded, OBLOCK};
+use super::{Padded, Slots, OBLOCK};
 use std::arch::x86_64::{
     __m256, __m512, _mm256_add_ps, _mm256_castpd_ps, _mm512_castps512_ps256, _mm512_castps_pd, _mm512_extractf64x4_pd,
     _mm512_fmadd_ps, _mm512_set1_ps, _mm512_setzero_ps,
@@ -56,15 +56,24 @@ fn width(count: usize, b: usize) -> usize {
     }
 }
 
-/// See `super::conv_image`, which checks the lengths.
+/// See `super::correlate_image`, which checks the lengths.
 ///
 /// # Safety
 /// The CPU has AVX-512F, AVX2 and FMA; `pd.isa` is AVX-512; the slices are
-/// as long as `super::conv_image` asserts.
+/// as long as `super::correlate_image` asserts.
 #[target_feature(enable = "avx512f,avx2,fma")]
-pub(super) unsafe fn conv_image(pd: &Padded, cin: usize, cout: usize, xp: &[f32], packed: &[f32], out: &mut [f32]) {
-    let taps = pd.taps();
-    let bstride = cin * 9 * OBLOCK;
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn conv_image(
+    pd: &Padded,
+    cin: usize,
+    cout: usize,
+    xp: &[f32],
+    plane: usize,
+    taps: &[usize],
+    packed: &[f32],
+    out: &mut [f32],
+) {
+    let bstride = cin * taps.len() * OBLOCK;
     for q0 in (0..pd.qp).step_by(48) {
         let mut b = 0;
         while b < cout.div_ceil(OBLOCK) {
@@ -74,9 +83,9 @@ pub(super) unsafe fn conv_image(pd: &Padded, cin: usize, cout: usize, xp: &[f32]
             macro_rules! run {
                 ($nv:literal) => {
                     match ob {
-                        1 => forward_block::<1, $nv>(xp, pd.stride, cin, &taps, wb, bstride, o, pd.qp, q0),
-                        4 => forward_block::<4, $nv>(xp, pd.stride, cin, &taps, wb, bstride, o, pd.qp, q0),
-                        _ => forward_block::<8, $nv>(xp, pd.stride, cin, &taps, wb, bstride, o, pd.qp, q0),
+                        1 => forward_block::<1, $nv>(xp, plane, cin, taps, wb, bstride, o, pd.qp, q0),
+                        4 => forward_block::<4, $nv>(xp, plane, cin, taps, wb, bstride, o, pd.qp, q0),
+                        _ => forward_block::<8, $nv>(xp, plane, cin, taps, wb, bstride, o, pd.qp, q0),
                     }
                 };
             }
@@ -98,15 +107,14 @@ unsafe fn forward_block<const OB: usize, const NV: usize>(
     xp: &[f32],
     plane: usize,
     cin: usize,
-    taps: &[usize; 9],
+    taps: &[usize],
     wb: &[f32],
     bstride: usize,
     out: &mut [f32],
     qp: usize,
     q0: usize,
 ) {
-    debug_assert!(xp.len() >= (cin - 1) * plane + q0 + 16 * NV + taps[8]);
-    debug_assert!(wb.len() >= (OB - 1) / OBLOCK * bstride + cin * 9 * OBLOCK);
+    debug_assert!(wb.len() >= (OB - 1) / OBLOCK * bstride + cin * taps.len() * OBLOCK);
     debug_assert!(out.len() >= (OB - 1) * qp + q0 + 16 * NV);
     let mut acc = [[_mm512_setzero_ps(); NV]; OB];
     let mut base = xp.as_ptr().wrapping_add(q0);
@@ -136,24 +144,32 @@ unsafe fn forward_block<const OB: usize, const NV: usize>(
     }
 }
 
-/// See `super::filter_image`, which checks the lengths.
+/// See `super::filter_image_taps`, which checks the lengths.
 ///
 /// # Safety
 /// As for [`conv_image`].
 #[target_feature(enable = "avx512f,avx2,fma")]
-pub(super) unsafe fn filter_image(pd: &Padded, c: usize, f: usize, gpad: &[f32], xp: &[f32], dw8: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn filter_image(
+    pd: &Padded,
+    slots: Slots,
+    c: usize,
+    f: usize,
+    gpad: &[f32],
+    xp: &[f32],
+    rows: &[[usize; 3]],
+    dw8: &mut [f32],
+) {
+    let span = slots.span(pd);
     for b in 0..f.div_ceil(OBLOCK) {
-        let g = &gpad[b * OBLOCK * pd.stride + pd.wp + 1..];
-        for i in 0..c {
-            for ky in 0..3 {
-                let xrow = &xp[i * pd.stride + ky * pd.wp..];
-                // As in the AVX2 variant: filters c·9·8 apart.
-                let d = &mut dw8[((b * OBLOCK * c + i) * 9 + ky * 3) * 8..];
-                if f - b * OBLOCK == 1 {
-                    filter_block::<1>(g, pd.stride, pd.qp, xrow, d, c * 9 * 8)
-                } else {
-                    filter_block::<OBLOCK>(g, pd.stride, pd.qp, xrow, d, c * 9 * 8)
-                }
+        let g = &gpad[b * OBLOCK * slots.pitch + pd.wp + 1..];
+        for (r, offs) in rows.iter().enumerate() {
+            // As in the AVX2 variant: filters c·9·8 apart.
+            let d = &mut dw8[(b * OBLOCK * c * 9 + r * 3) * 8..];
+            if f - b * OBLOCK == 1 {
+                filter_block::<1>(g, slots.pitch, span, xp, offs, d, c * 9 * 8)
+            } else {
+                filter_block::<OBLOCK>(g, slots.pitch, span, xp, offs, d, c * 9 * 8)
             }
         }
     }
@@ -163,19 +179,20 @@ pub(super) unsafe fn filter_image(pd: &Padded, c: usize, f: usize, gpad: &[f32],
 unsafe fn filter_block<const OB: usize>(
     gp: &[f32],
     gstride: usize,
-    qp: usize,
-    xrow: &[f32],
+    span: usize,
+    xp: &[f32],
+    offs: &[usize; 3],
     dw8: &mut [f32],
     fstride: usize,
 ) {
-    debug_assert!(gp.len() >= (OB - 1) * gstride + qp && xrow.len() >= qp + 2);
+    debug_assert!(gp.len() >= (OB - 1) * gstride + span && xp.len() >= span + offs.iter().max().unwrap());
     debug_assert!(dw8.len() >= (OB - 1) * fstride + 24);
     let mut acc = [[_mm512_setzero_ps(); 3]; OB];
-    let (mut g, mut x) = (gp.as_ptr(), xrow.as_ptr());
-    for _ in 0..qp / 16 {
-        let x0 = load(x);
-        let x1 = load(x.wrapping_add(1));
-        let x2 = load(x.wrapping_add(2));
+    let (mut g, mut x) = (gp.as_ptr(), xp.as_ptr());
+    for _ in 0..span / 16 {
+        let x0 = load(x.wrapping_add(offs[0]));
+        let x1 = load(x.wrapping_add(offs[1]));
+        let x2 = load(x.wrapping_add(offs[2]));
         for (ob, a) in acc.iter_mut().enumerate() {
             let gv = load(g.wrapping_add(ob * gstride));
             a[0] = _mm512_fmadd_ps(gv, x0, a[0]);

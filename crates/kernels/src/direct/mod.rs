@@ -1,16 +1,21 @@
-//! Direct 3×3, stride-1, 'same'-padded convolutions, written for AVX2/FMA
-//! ([`avx2`]) and for AVX-512 ([`avx512`]) and chosen at run time.
+//! Direct 3×3 convolutions, stride 1 'same' and stride 2 (see [`stride2`]),
+//! written for AVX2/FMA ([`avx2`]) and for AVX-512 ([`avx512`]) and chosen
+//! at run time.
 //!
-//! Every convolution layer of the course but the transposed ones has this
-//! shape. Instead of unfolding each image into a `(c·9, h·w)` matrix and
-//! calling a general matrix product on it (small, awkward matrices: nine
-//! rows for a one-channel input, one row for a one-filter output), these
-//! kernels read the nine shifted copies of each input plane straight from a
-//! zero-bordered copy of it and keep a block of outputs in registers:
+//! Every convolution layer of the course has one of these shapes (the
+//! transposed ones are stride-2 convolutions run backwards). Instead of
+//! unfolding each image into a `(c·9, h·w)` matrix and calling a general
+//! matrix product on it (small, awkward matrices: nine rows for a
+//! one-channel input, one row for a one-filter output), these kernels read
+//! the shifted copies of each input plane straight from a zero-bordered copy
+//! of it and keep a block of outputs in registers:
 //!
 //! * planes are padded to `(h + 2) × (w + 2)` and addressed flat, so tap
 //!   `(ky, kx)` of output `q = oy·(w + 2) + ox` is input `q + ky·(w + 2) + kx`
-//!   (the two extra columns per row are computed and thrown away);
+//!   (the two extra columns per row are computed and thrown away); the
+//!   kernels take these offsets as a table ([`correlate_image`],
+//!   [`filter_image_taps`]), which is how the stride-2 convolutions point
+//!   each tap at the phase plane it reads;
 //! * the forward kernel holds three vectors of outputs (24 with AVX2, 48
 //!   with AVX-512) of 4 filters (AVX2: 12 of its 16 registers) or 8 filters
 //!   (AVX-512: 24 of its 32) and runs over input channels and taps; the
@@ -32,6 +37,7 @@ use rayon::prelude::*;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+pub mod stride2;
 
 /// The instruction sets the direct kernels are written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,18 +117,32 @@ pub fn supported() -> bool {
     active().is_some()
 }
 
-/// True for the geometry these kernels handle, 3×3 with stride 1 and
-/// padding 1, on a CPU where they run.
+/// True for the geometries these kernels handle, on a CPU where they run:
+/// 3×3 with stride 1 and padding 1, or with stride 2 and padding 0 or 1
+/// (the transposed convolutions' geometry, see [`stride2`]) and an output
+/// plane of at least [`STRIDE2_LEAST_OUTPUTS`].
 pub fn applies(g: &Geometry) -> bool {
-    g.k == 3 && g.stride == 1 && g.padding == 1 && supported()
+    fits(g) && supported()
+}
+
+/// The smallest output plane (`ho·wo`) the stride-2 kernels take. On the
+/// conv model's 3×3 code (a 7×7 transposed output) the padded phase planes
+/// are mostly border, and the gemm path was faster (1.95 ms against 2.06
+/// for the three passes at a batch of 128, AVX-512); from 7×7 up the direct
+/// kernels win (`crates/tools/examples/conv_paths.rs`, docs/performance.md).
+pub const STRIDE2_LEAST_OUTPUTS: usize = 16;
+
+fn fits(g: &Geometry) -> bool {
+    let stride2 = g.stride == 2 && g.padding <= 1 && g.ho * g.wo >= STRIDE2_LEAST_OUTPUTS;
+    g.k == 3 && ((g.stride == 1 && g.padding == 1) || stride2)
 }
 
 /// Stops (in every build) a call the kernels cannot serve: the CPU lacks
-/// the variant, or the geometry is not 3×3 stride 1 padding 1.
+/// the variant, or the geometry is not one [`applies`] accepts.
 fn assert_applies(isa: Isa, g: &Geometry) {
     assert!(
-        g.k == 3 && g.stride == 1 && g.padding == 1 && isa.on_cpu(),
-        "direct kernels: {} needs a CPU with it and a 3x3, stride-1, padding-1 geometry (got {g:?}, CPU has: {:?}); use kernels::conv_forward, which picks a path",
+        fits(g) && isa.on_cpu(),
+        "direct kernels: {} needs a CPU with it and a 3x3 geometry of stride 1 and padding 1, or of stride 2, padding 0 or 1 and at least {STRIDE2_LEAST_OUTPUTS} outputs per plane (got {g:?}, CPU has: {:?}); use kernels::conv_forward, which picks a path",
         isa.name(),
         Isa::available()
     );
@@ -163,13 +183,36 @@ impl Padded {
     }
 
     /// Offsets of the nine taps, row-major `(ky, kx)`.
-    #[cfg(target_arch = "x86_64")]
     fn taps(&self) -> [usize; 9] {
         let mut t = [0; 9];
         for (i, o) in t.iter_mut().enumerate() {
             *o = (i / 3) * self.wp + i % 3;
         }
         t
+    }
+
+    /// Where the taps `(ky, 0..3)` of channel `i` read, for each
+    /// `i·3 + ky` of `c` channels' planes `pitch` apart (see
+    /// [`filter_image_taps`]).
+    fn rows(&self, c: usize, pitch: usize) -> Vec<[usize; 3]> {
+        (0..c * 3)
+            .map(|r| {
+                let at = (r / 3) * pitch + (r % 3) * self.wp;
+                [at, at + 1, at + 2]
+            })
+            .collect()
+    }
+
+    /// Copies the `h × w` outputs of each of `c` planes of `out` `(c, qp)`
+    /// (output `(r, col)` at `r·wp + col`) to `dst` `(c, h, w)`.
+    pub fn copy_out(&self, out: &[f32], c: usize, dst: &mut [f32]) {
+        let (h, w) = (self.h, self.w);
+        for o in 0..c {
+            for r in 0..h {
+                let src = &out[o * self.qp + r * self.wp..][..w];
+                dst[(o * h + r) * w..(o * h + r + 1) * w].copy_from_slice(src);
+            }
+        }
     }
 
     /// Index, in a padded plane, of pixel `(r, col)`; in an output plane
@@ -211,9 +254,14 @@ impl Padded {
     /// Copies `planes` `(c, h, w)` into the interiors of `dst` `(c, stride)`,
     /// whose borders stay zero.
     pub fn fill(&self, planes: &[f32], c: usize, dst: &mut [f32]) {
+        self.fill_pitched(planes, c, dst, self.stride);
+    }
+
+    /// [`Padded::fill`] with the padded planes `pitch` apart in `dst`.
+    pub fn fill_pitched(&self, planes: &[f32], c: usize, dst: &mut [f32], pitch: usize) {
         for ch in 0..c {
             let src = &planes[ch * self.h * self.w..(ch + 1) * self.h * self.w];
-            let d = &mut dst[ch * self.stride..];
+            let d = &mut dst[ch * pitch..];
             for r in 0..self.h {
                 let at = (r + 1) * self.wp + 1;
                 d[at..at + self.w].copy_from_slice(&src[r * self.w..(r + 1) * self.w]);
@@ -225,13 +273,19 @@ impl Padded {
 /// Packs `weights` `(cout, cin, 9)` into blocks of [`OBLOCK`] filters laid
 /// out `(block, cin, 9, OBLOCK)`, zero-filling a short last block.
 pub(super) fn pack(weights: &[f32], cout: usize, cin: usize) -> Vec<f32> {
+    pack_with(cout, cin, 9, |o, i, t| weights[(o * cin + i) * 9 + t])
+}
+
+/// Packs the weights `weight(o, i, t)` of `cout` filters, `cin` channels and
+/// `taps` taps per channel as `(block, cin, taps, OBLOCK)` (see [`pack`]).
+pub(super) fn pack_with(cout: usize, cin: usize, taps: usize, weight: impl Fn(usize, usize, usize) -> f32) -> Vec<f32> {
     let blocks = cout.div_ceil(OBLOCK);
-    let mut p = vec![0f32; blocks * cin * 9 * OBLOCK];
+    let mut p = vec![0f32; blocks * cin * taps * OBLOCK];
     for o in 0..cout {
         let (b, ob) = (o / OBLOCK, o % OBLOCK);
         for i in 0..cin {
-            for t in 0..9 {
-                p[((b * cin + i) * 9 + t) * OBLOCK + ob] = weights[(o * cin + i) * 9 + t];
+            for t in 0..taps {
+                p[((b * cin + i) * taps + t) * OBLOCK + ob] = weight(o, i, t);
             }
         }
     }
@@ -257,21 +311,41 @@ pub(super) fn flip(kernel: &[f32], f: usize, c: usize) -> Vec<f32> {
 /// at `r·wp + col`) from the padded input `xp (cin, stride)` and the kernel
 /// packed by [`pack`] for `cout` filters, with the kernels of `pd.isa`.
 pub(super) fn conv_image(pd: &Padded, cin: usize, cout: usize, xp: &[f32], packed: &[f32], out: &mut [f32]) {
+    correlate_image(pd, cin, cout, xp, pd.stride, &pd.taps(), packed, out);
+}
+
+/// The general form of [`conv_image`]: output `o` at `q` (`q = r·wp + col`)
+/// is `Σ_i Σ_t packed[o][i][t] · xp[i·plane + taps[t] + q]`, channel `i`'s
+/// planes starting `plane` apart in `xp` and the weights packed by
+/// [`pack_with`] for `taps.len()` taps.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn correlate_image(
+    pd: &Padded,
+    cin: usize,
+    cout: usize,
+    xp: &[f32],
+    plane: usize,
+    taps: &[usize],
+    packed: &[f32],
+    out: &mut [f32],
+) {
     let blocks = cout.div_ceil(OBLOCK);
+    let furthest = taps.iter().max().copied().unwrap_or(0);
     assert!(
         pd.isa.on_cpu()
-            && xp.len() >= cin * pd.stride
-            && packed.len() >= blocks * cin * 9 * OBLOCK
+            && xp.len() >= cin.saturating_sub(1) * plane + furthest + pd.qp
+            && packed.len() >= blocks * cin * taps.len() * OBLOCK
             && out.len() >= blocks * OBLOCK * pd.qp
     );
-    // SAFETY: the CPU has the variant (asserted); reads stay within `xp`
-    // (q0 + block − 1 + largest tap < cin·stride by the choice of `stride`)
-    // and `packed`, writes within `out` (asserted above).
+    // SAFETY: the CPU has the variant (asserted); reads stay below
+    // (cin − 1)·plane + furthest tap + qp, inside `xp` (the last block of
+    // outputs ends at qp), and within `packed`; writes within `out`
+    // (asserted above).
     #[cfg(target_arch = "x86_64")]
     unsafe {
         match pd.isa {
-            Isa::Avx2 => avx2::conv_image(pd, cin, cout, xp, packed, out),
-            Isa::Avx512 => avx512::conv_image(pd, cin, cout, xp, packed, out),
+            Isa::Avx2 => avx2::conv_image(pd, cin, cout, xp, plane, taps, packed, out),
+            Isa::Avx512 => avx512::conv_image(pd, cin, cout, xp, plane, taps, packed, out),
         }
     }
 }
@@ -282,22 +356,71 @@ pub(super) fn conv_image(pd: &Padded, cin: usize, cout: usize, xp: &[f32], packe
 /// convolution's output in the padded layout (zero outside the image), `xp
 /// (c, stride)` the padded input.
 pub(super) fn filter_image(pd: &Padded, c: usize, f: usize, gpad: &[f32], xp: &[f32], dw8: &mut [f32]) {
+    let one = Slots::one(pd);
+    filter_image_taps(pd, one, c, f, gpad, xp, &pd.rows(c, one.pitch), dw8);
+}
+
+/// Images side by side in the kernel-gradient buffers: `count` slots of
+/// `pd.stride` values, so that plane `k` of the image in slot `j` starts at
+/// `k·pitch + j·stride` (`pitch = slots·stride`). On small planes one call
+/// of the kernels then runs over several images.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Slots {
+    /// Slots in use.
+    pub count: usize,
+    /// Distance between the planes of one image.
+    pub pitch: usize,
+}
+
+impl Slots {
+    fn one(pd: &Padded) -> Self {
+        Slots {
+            count: 1,
+            pitch: pd.stride,
+        }
+    }
+
+    /// Outputs one call runs over: every slot's plane and the gaps between
+    /// them (where the gradient is zero).
+    pub fn span(&self, pd: &Padded) -> usize {
+        (self.count - 1) * pd.stride + pd.qp
+    }
+}
+
+/// The general form of [`filter_image`], over the images in `slots`:
+/// `rows[i·3 + ky]` holds where, in `xp`, the taps `(ky, 0..3)` of channel
+/// `i` read for output `q = 0` of slot 0.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn filter_image_taps(
+    pd: &Padded,
+    slots: Slots,
+    c: usize,
+    f: usize,
+    gpad: &[f32],
+    xp: &[f32],
+    rows: &[[usize; 3]],
+    dw8: &mut [f32],
+) {
     let blocks = f.div_ceil(OBLOCK);
+    let furthest = rows.iter().flatten().max().copied().unwrap_or(0);
     assert!(
         pd.isa.on_cpu()
-            && gpad.len() >= blocks * OBLOCK * pd.stride
-            && xp.len() >= c * pd.stride
+            && slots.count >= 1
+            && slots.pitch > slots.span(pd) + pd.wp
+            && rows.len() == c * 3
+            && gpad.len() >= blocks * OBLOCK * slots.pitch
+            && xp.len() >= furthest + slots.span(pd)
             && dw8.len() >= dw8_len(c, f)
     );
     // SAFETY: the CPU has the variant (asserted); gradient reads stay below
-    // (b·OBLOCK + ob)·stride + wp + 1 + qp, inside `gpad`; input reads below
-    // i·stride + 2·wp + qp + 2, inside `xp`; writes go to filters below
+    // (b·OBLOCK + ob)·pitch + wp + 1 + span, inside `gpad`; input reads below
+    // the furthest tap + span, inside `xp`; writes go to filters below
     // blocks·OBLOCK, inside `dw8`.
     #[cfg(target_arch = "x86_64")]
     unsafe {
         match pd.isa {
-            Isa::Avx2 => avx2::filter_image(pd, c, f, gpad, xp, dw8),
-            Isa::Avx512 => avx512::filter_image(pd, c, f, gpad, xp, dw8),
+            Isa::Avx2 => avx2::filter_image(pd, slots, c, f, gpad, xp, rows, dw8),
+            Isa::Avx512 => avx512::filter_image(pd, slots, c, f, gpad, xp, rows, dw8),
         }
     }
 }
@@ -328,12 +451,7 @@ fn correlate(isa: Isa, n: usize, cin: usize, cout: usize, h: usize, w: usize, x:
         |(xp, out), (img, yi)| {
             pd.fill(&x[img * cin * h * w..(img + 1) * cin * h * w], cin, xp);
             conv_image(&pd, cin, cout, xp, &packed, out);
-            for o in 0..cout {
-                for r in 0..h {
-                    let src = &out[o * pd.qp + r * pd.wp..][..w];
-                    yi[(o * h + r) * w..(o * h + r + 1) * w].copy_from_slice(src);
-                }
-            }
+            pd.copy_out(out, cout, yi);
         },
     );
     y
@@ -356,6 +474,9 @@ pub fn forward_with(isa: Isa, g: &Geometry, x: &[f32], kernel: &[f32]) -> Vec<f3
         "direct::forward",
         &[("x", x.len(), g.input_len()), ("kernel", kernel.len(), g.kernel_len())],
     );
+    if g.stride == 2 {
+        return stride2::forward(isa, g, x, kernel);
+    }
     correlate(isa, g.n, g.c, g.f, g.h, g.w, x, kernel)
 }
 
@@ -375,6 +496,9 @@ pub fn backward_data_with(isa: Isa, g: &Geometry, grad: &[f32], kernel: &[f32]) 
             ("kernel", kernel.len(), g.kernel_len()),
         ],
     );
+    if g.stride == 2 {
+        return stride2::backward_data(isa, g, grad, kernel);
+    }
     correlate(isa, g.n, g.f, g.c, g.h, g.w, grad, &flip(kernel, g.f, g.c))
 }
 
@@ -391,24 +515,59 @@ pub fn backward_filter_with(isa: Isa, g: &Geometry, x: &[f32], grad: &[f32]) -> 
         "direct::backward_filter",
         &[("x", x.len(), g.input_len()), ("grad", grad.len(), g.output_len())],
     );
-    let (n, c, f, h, w) = (g.n, g.c, g.f, g.h, g.w);
-    let pd = Padded::new(h, w, isa);
+    if g.stride == 2 {
+        return stride2::backward_filter(isa, g, x, grad);
+    }
+    let (c, f, hw) = (g.c, g.f, g.h * g.w);
+    let pd = Padded::new(g.h, g.w, isa);
+    let rows = |pitch| pd.rows(c, pitch);
+    filter_batch(&pd, g.n, c, f, c, rows, |img, pitch, xp, gpad| {
+        pd.fill_pitched(&x[img * c * hw..(img + 1) * c * hw], c, xp, pitch);
+        pd.fill_pitched(&grad[img * f * hw..(img + 1) * f * hw], f, gpad, pitch);
+    })
+}
+
+/// The kernel gradient `(f, c, 9)` of `n` images, the images split among
+/// threads and, on small planes, several to a call of the kernels (see
+/// [`Slots`]): `fill(img, pitch, xp, gpad)` writes image `img`'s input
+/// (`planes` planes `pitch` apart, read through `rows(pitch)` as in
+/// [`filter_image_taps`]) and its output gradient (`f` planes in `pd`'s
+/// padded layout, `pitch` apart), each slice starting at the image's slot.
+pub(super) fn filter_batch(
+    pd: &Padded,
+    n: usize,
+    c: usize,
+    f: usize,
+    planes: usize,
+    rows: impl Fn(usize) -> Vec<[usize; 3]>,
+    fill: impl Fn(usize, usize, &mut [f32], &mut [f32]) + Sync,
+) -> Vec<f32> {
     let blocks = f.div_ceil(OBLOCK);
     let threads = rayon::current_num_threads().max(1);
     let per = n.div_ceil(threads).max(1);
+    // About 256 outputs per call, as the gemm path groups its images.
+    let group = 256usize.div_ceil(pd.stride).clamp(1, per);
+    let pitch = group * pd.stride;
+    let rows = rows(pitch);
     let partials: Vec<Vec<f32>> = (0..n.div_ceil(per))
         .into_par_iter()
         .map(|part| {
             let mut dw8 = vec![0f32; dw8_len(c, f)];
-            let mut xp = vec![0f32; c * pd.stride];
+            let mut xp = vec![0f32; planes * pitch];
             // The gradient in the padded layout: only interiors are written,
             // so borders, the planes of a short last block and the rows
             // past the image stay zero.
-            let mut gpad = vec![0f32; blocks * OBLOCK * pd.stride];
-            for img in part * per..((part + 1) * per).min(n) {
-                pd.fill(&x[img * c * h * w..(img + 1) * c * h * w], c, &mut xp);
-                pd.fill(&grad[img * f * h * w..(img + 1) * f * h * w], f, &mut gpad);
-                filter_image(&pd, c, f, &gpad, &xp, &mut dw8);
+            let mut gpad = vec![0f32; blocks * OBLOCK * pitch];
+            let images: Vec<usize> = (part * per..((part + 1) * per).min(n)).collect();
+            for chunk in images.chunks(group) {
+                for (j, &img) in chunk.iter().enumerate() {
+                    fill(img, pitch, &mut xp[j * pd.stride..], &mut gpad[j * pd.stride..]);
+                }
+                let slots = Slots {
+                    count: chunk.len(),
+                    pitch,
+                };
+                filter_image_taps(pd, slots, c, f, &gpad, &xp, &rows, &mut dw8);
             }
             reduce_lanes(&dw8, c, f)
         })
