@@ -105,7 +105,9 @@ impl candle_core::CustomOp3 for ConvBiasActOp {
                 (dx, dk)
             }
             Some(_) => {
-                // Both gradients unfold `pre` the same way: do it once.
+                // Both gradients read `pre` as a convolution's input: on the
+                // gemm path they share one im2col of it (see
+                // conv_forward_and_filter, which picks the path).
                 let (x, kernel) = (x.contiguous()?, kernel.contiguous()?);
                 let (n, cin, h, w) = x.dims4()?;
                 let (_, cout, ho, wo) = pre.dims4()?;

@@ -21,7 +21,8 @@
 //! The model layers and losses use these automatically for `f32` tensors on
 //! the CPU (see [`enabled`]); on a GPU candle's own kernels run.
 //! `tests/cpu_ops.rs` compares outputs and gradients with candle's
-//! reference ops on random shapes, every direct-kernel variant the CPU has.
+//! reference ops on random shapes, and `tests/fused_ops.rs` every
+//! direct-kernel variant the CPU has with the gemm path.
 
 use candle_core::{CpuStorage, Layout, Tensor};
 

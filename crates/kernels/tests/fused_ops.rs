@@ -71,52 +71,89 @@ fn direct_kernels_match_the_gemm_path() {
     }
     // The conv model's first transposed layer (3×3 → 7×7) stays on the gemm path.
     assert!(!direct::applies(&Geometry::new(1, 32, 7, 7, 64, 3, 2, 0).unwrap()));
+    // Two threads whatever the machine, so that each thread's share of a
+    // batch holds several images (the kernel gradient's groups).
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
     let mut r = Lcg(7);
-    let to_vec = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    for case in 0..cases(80) {
-        // Up to 19 filters and channels: every mix of 8-, 4- and 1-filter
-        // blocks; stride 1 ('same'), or stride 2 with padding 0 or 1 (the
-        // transposed convolutions' geometry), odd and even sides; up to 12
-        // images, so that the kernel gradient runs several small images per
-        // call, and a short last group.
-        let (n, c, f) = (1 + r.next(12), 1 + r.next(19), 1 + r.next(19));
-        let (stride, padding) = if case % 2 == 0 { (1, 1) } else { (2, r.next(2)) };
-        // Stride 2 from 9 pixels a side: at least 4×4 outputs (see STRIDE2_LEAST_OUTPUTS).
-        let least = if stride == 2 { 9 } else { 1 };
-        let (h, w) = (least + r.next(20), least + r.next(20));
-        let g = Geometry::new(n, c, h, w, f, 3, stride, padding).unwrap();
-        assert!(direct::applies(&g), "{g:?}");
-        let (x, k, gy) = (
-            to_vec(&randn(&[n, c, h, w])),
-            to_vec(&randn(&[f, c, 3, 3])),
-            to_vec(&randn(&[n, f, g.ho, g.wo])),
-        );
-        let reference = [
-            cpu_ops::conv_forward_gemm(&g, &x, &k),
-            cpu_ops::conv_backward_data_gemm(&g, &gy, &k),
-            cpu_ops::conv_backward_filter_gemm(&g, &x, &gy),
-        ];
-        // Every variant this CPU has, each forced on in turn.
-        for isa in Isa::available() {
-            let direct = [
-                direct::forward_with(isa, &g, &x, &k),
-                direct::backward_data_with(isa, &g, &gy, &k),
-                direct::backward_filter_with(isa, &g, &x, &gy),
-            ];
-            for ((what, a), b) in ["forward", "input gradient", "kernel gradient"]
-                .into_iter()
-                .zip(direct)
-                .zip(&reference)
-            {
-                assert_eq!(a.len(), b.len(), "case {case} {isa:?} {what}: lengths");
-                let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
-                let diff = a.iter().zip(b).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
-                assert!(
-                    diff <= 1e-4 * scale,
-                    "case {case} {isa:?} ({n}x{c}x{h}x{w} -> {f}, stride {stride}, padding {padding}) {what}: differs by {diff}"
-                );
-            }
+    pool.install(|| {
+        for case in 0..cases(80) {
+            direct_case(case, &mut r);
         }
+    });
+}
+
+/// One random geometry: every direct variant against the gemm path, and
+/// the dispatching entry points against the direct kernels.
+fn direct_case(case: usize, r: &mut Lcg) {
+    use cpu_ops::direct::{self, Isa};
+    use cpu_ops::Geometry;
+    let to_vec = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    // Up to 19 filters and channels: every mix of 8-, 4- and 1-filter
+    // blocks; stride 1 ('same'), or stride 2 with padding 0 or 1 (the
+    // transposed convolutions' geometry), odd and even sides; up to 12
+    // images, so that the kernel gradient runs several small images per
+    // call, and a short last group.
+    let (n, c, f) = (1 + r.next(12), 1 + r.next(19), 1 + r.next(19));
+    let (stride, padding) = if case.is_multiple_of(2) { (1, 1) } else { (2, r.next(2)) };
+    let least = if stride == 2 { 3 - 2 * padding } else { 1 };
+    let (h, mut w) = (least + r.next(24), least + r.next(24));
+    // Stride 2 takes output planes of at least STRIDE2_LEAST_OUTPUTS
+    // pixels: widen a plane that has fewer (thin ones stay thin).
+    let out = |side: usize| (side + 2 * padding - 3) / stride + 1;
+    while stride == 2 && out(h) * out(w) < direct::STRIDE2_LEAST_OUTPUTS {
+        w += 1;
+    }
+    let g = Geometry::new(n, c, h, w, f, 3, stride, padding).unwrap();
+    assert!(direct::applies(&g), "{g:?}");
+    let (x, k, gy) = (
+        to_vec(&randn(&[n, c, h, w])),
+        to_vec(&randn(&[f, c, 3, 3])),
+        to_vec(&randn(&[n, f, g.ho, g.wo])),
+    );
+    let what = format!("case {case} ({n}x{c}x{h}x{w} -> {f}, stride {stride}, padding {padding})");
+    let reference = [
+        cpu_ops::conv_forward_gemm(&g, &x, &k),
+        cpu_ops::conv_backward_data_gemm(&g, &gy, &k),
+        cpu_ops::conv_backward_filter_gemm(&g, &x, &gy),
+    ];
+    // Every variant this CPU has, each forced on in turn.
+    for isa in Isa::available() {
+        let direct = [
+            direct::forward_with(isa, &g, &x, &k),
+            direct::backward_data_with(isa, &g, &gy, &k),
+            direct::backward_filter_with(isa, &g, &x, &gy),
+        ];
+        for ((pass, a), b) in ["forward", "input gradient", "kernel gradient"]
+            .into_iter()
+            .zip(direct)
+            .zip(&reference)
+        {
+            assert_eq!(a.len(), b.len(), "{what} {isa:?} {pass}: lengths");
+            let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
+            let diff = a.iter().zip(b).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+            assert!(diff <= 1e-4 * scale, "{what} {isa:?} {pass}: differs by {diff}");
+        }
+    }
+    // What the layers call picks the direct kernels here: its results are
+    // theirs to the bit (the gemm path adds in another order).
+    let active = direct::active().expect("a direct variant is active");
+    let fused = cpu_ops::gemm::conv_forward_and_filter(&g, &x, &k, &gy, true);
+    let dispatched = [
+        (cpu_ops::conv_forward(&g, &x, &k), "conv_forward"),
+        (cpu_ops::conv_backward_data(&g, &gy, &k), "conv_backward_data"),
+        (cpu_ops::conv_backward_filter(&g, &x, &gy), "conv_backward_filter"),
+        (fused.0.unwrap(), "conv_forward_and_filter's output"),
+        (fused.1, "conv_forward_and_filter's kernel gradient"),
+    ];
+    let direct = [
+        direct::forward_with(active, &g, &x, &k),
+        direct::backward_data_with(active, &g, &gy, &k),
+        direct::backward_filter_with(active, &g, &x, &gy),
+        direct::forward_with(active, &g, &x, &k),
+        direct::backward_filter_with(active, &g, &x, &gy),
+    ];
+    for ((got, name), want) in dispatched.into_iter().zip(direct) {
+        assert!(got == want, "{what}: {name} did not run the direct kernels");
     }
 }
 

@@ -121,7 +121,9 @@ unsafe fn forward_block<const OB: usize, const NV: usize>(
 /// See `super::filter_image_taps`, which checks the lengths.
 ///
 /// # Safety
-/// As for [`conv_image`].
+/// The CPU has the features this variant is compiled for; `pd.isa` is
+/// this variant; the slices are as long as `super::filter_image_taps`
+/// asserts.
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn filter_image(

@@ -22,7 +22,8 @@
 //!   input gradient is the same kernel on the output gradient with the
 //!   kernel flipped and its two channel axes swapped;
 //! * the kernel-gradient kernel holds 3 taps of 4 filters and runs over the
-//!   positions of an image.
+//!   positions of an image, or of several small ones side by side
+//!   ([`Slots`]).
 //!
 //! [`active`] says which variant runs: the widest the CPU has, or the one
 //! `AUTOENCODERS_CPU_OPS` names (`avx2`, `avx512`; `gemm` for none). Where
@@ -217,14 +218,15 @@ pub(super) fn correlate_image(
     let furthest = taps.iter().max().copied().unwrap_or(0);
     assert!(
         pd.isa.on_cpu()
-            && xp.len() >= cin.saturating_sub(1) * plane + furthest + pd.qp
+            && pd.qp.is_multiple_of(pd.isa.lanes())
+            && (cin == 0 || xp.len() >= (cin - 1) * plane + furthest + pd.qp)
             && packed.len() >= blocks * cin * taps.len() * OBLOCK
             && out.len() >= blocks * OBLOCK * pd.qp
     );
     // SAFETY: the CPU has the variant (asserted); reads stay below
-    // (cin − 1)·plane + furthest tap + qp, inside `xp` (the last block of
-    // outputs ends at qp), and within `packed`; writes within `out`
-    // (asserted above).
+    // (cin − 1)·plane + furthest tap + qp, inside `xp` (qp is whole vectors,
+    // so the last block of outputs ends at qp; no channel, no read), and
+    // within `packed`; writes within `out` (asserted above).
     #[cfg(target_arch = "x86_64")]
     unsafe {
         match pd.isa {
@@ -236,18 +238,20 @@ pub(super) fn correlate_image(
 
 /// Adds one image's kernel gradient to `dw8 (blocks·OBLOCK, c, 9, 8)`
 /// (see [`dw8_len`]), eight partial sums per kernel weight (add up the
-/// first `f` filters' with [`reduce_lanes`] once all images are in): `gpad (blocks·OBLOCK, stride)` holds the gradient of the
-/// convolution's output in the padded layout (zero outside the image), `xp
-/// (c, stride)` the padded input.
+/// first `f` filters' with [`reduce_lanes`] once all images are in):
+/// `gpad (blocks·OBLOCK, stride)` holds the gradient of the convolution's
+/// output in the padded layout (zero outside the image), `xp (c, stride)`
+/// the padded input.
 pub(super) fn filter_image(pd: &Padded, c: usize, f: usize, gpad: &[f32], xp: &[f32], dw8: &mut [f32]) {
     let one = Slots::one(pd);
     filter_image_taps(pd, one, c, f, gpad, xp, &pd.rows(c, one.pitch), dw8);
 }
 
-/// Images side by side in the kernel-gradient buffers: `count` slots of
+/// Images side by side in the kernel-gradient buffers: slots of
 /// `pd.stride` values, so that plane `k` of the image in slot `j` starts at
-/// `k·pitch + j·stride` (`pitch = slots·stride`). On small planes one call
-/// of the kernels then runs over several images.
+/// `k·pitch + j·stride` (`pitch` = the buffers' slots × stride; a short
+/// last group fills fewer). On small planes one call of the kernels then
+/// runs over several images.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Slots {
     /// Slots in use.
@@ -293,7 +297,7 @@ pub(super) fn filter_image_taps(
             && slots.pitch > slots.span(pd) + pd.wp
             && rows.len() == c * 3
             && gpad.len() >= blocks * OBLOCK * slots.pitch
-            && xp.len() >= furthest + slots.span(pd)
+            && (c == 0 || xp.len() >= furthest + slots.span(pd))
             && dw8.len() >= dw8_len(c, f)
     );
     // SAFETY: the CPU has the variant (asserted); gradient reads stay below

@@ -8,7 +8,8 @@
 //! odd rows), with `d` in −1..=1 (see [`phase`]). Split into its four phases
 //! (even or odd rows × even or odd columns), each a plane on a padded grid,
 //! a stride-2 convolution becomes stride-1 work for the kernels of
-//! [`super`], every multiply one the convolution needs:
+//! [`super`], each tap applied once per output (plus what the padded layout
+//! always costs: border taps, two spare columns a row, whole vectors):
 //!
 //! * **forward**: the input's four phases of each channel, laid out on the
 //!   output's padded grid, correlated with nine taps per channel, each
@@ -105,8 +106,11 @@ pub(super) fn forward(isa: Isa, g: &Geometry, x: &[f32], kernel: &[f32]) -> Vec<
 /// that land on it (in the output gradient's padded planes) and their
 /// weights, packed for [`correlate_image`].
 struct GradPhase {
+    /// The phase `(ry, rx)`: its pixels are `(2u + ry, 2v + rx)`.
     at: (usize, usize),
+    /// Where each tap reads in the output gradient's padded planes.
     taps: Vec<usize>,
+    /// The taps' weights, for `c` outputs from `f` planes.
     packed: Vec<f32>,
 }
 
@@ -119,8 +123,10 @@ impl GradPhase {
                 ((ry, rx) == at).then(|| (t, shift(pd, -dy, -dx)))
             })
             .collect();
-        let packed = pack_with(g.c, g.f, kernel_taps.len(), |i, o, t| {
-            kernel[(o * g.c + i) * 9 + kernel_taps[t].0]
+        // The correlation's outputs are the convolution's input channels
+        // (`c`), its inputs the output gradient's planes (`f`).
+        let packed = pack_with(g.c, g.f, kernel_taps.len(), |out, plane, t| {
+            kernel[(plane * g.c + out) * 9 + kernel_taps[t].0]
         });
         GradPhase {
             at,
