@@ -11,7 +11,9 @@
 //! which of the four inputs won (one byte); the backward pass rebuilds the
 //! rest from those.
 
-use super::direct::{self, conv_image, dw8_len, filter_image, flip, pack, reduce_lanes, sum_partials, Isa, Padded};
+use super::direct::{
+    self, conv_image, dw8_len, filter_image, flip, pack, reduce_lanes, sum_partials, Isa, LaneGradient, Padded,
+};
 use super::{dims4, f32_slice, FusedAct};
 use candle_core::{CpuStorage, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -255,11 +257,12 @@ fn block_backward(
         (0..d.n.div_ceil(per)).map(|_| None).collect()
     };
     let (f_planes, c_planes) = (d.f.div_ceil(4) * 4, d.c.div_ceil(4) * 4);
+    let lanes = LaneGradient::applies(isa, d.c, d.f).then(|| LaneGradient::new(&pd, d.c, d.f));
     let partials: Vec<(Vec<f32>, Vec<f32>)> = slots
         .into_par_iter()
         .enumerate()
         .map(|(part, mut dx_part)| {
-            let mut dk8 = vec![0f32; dw8_len(d.c, d.f)];
+            let mut dk = KernelSums::new(lanes.as_ref(), d);
             let mut db = vec![0f32; d.f];
             let mut xp = vec![0f32; d.c * pd.stride];
             let mut gpad = vec![0f32; f_planes * pd.stride];
@@ -276,14 +279,14 @@ fn block_backward(
                 };
                 output_gradient(d, &pd, pool, act, (ri, gi, wi), &mut gpad, &mut db);
                 pd.fill_upsampled(&x[img * in_len..(img + 1) * in_len], d.c, up, &mut xp);
-                filter_image(&pd, d.c, d.f, &gpad, &xp, &mut dk8);
+                dk.add_image(&pd, d, &gpad, &xp);
                 if let Some(dxs) = dx_part.as_deref_mut() {
                     conv_image(&pd, d.f, d.c, &gpad, &flipped, &mut dxo);
                     let local = img - part * per;
                     unpad_input_gradient(d, &pd, up, &dxo, &mut dxs[local * in_len..(local + 1) * in_len]);
                 }
             }
-            (reduce_lanes(&dk8, d.c, d.f), db)
+            (dk.finish(d), db)
         })
         .collect();
     let (dks, dbs): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
@@ -292,6 +295,51 @@ fn block_backward(
         sum_partials(dks, d.f * d.c * 9),
         sum_partials(dbs, d.f),
     )
+}
+
+/// One thread's sums for a block's kernel gradient: a [`LaneGradient`]
+/// table (with the position-major gradient it reads), or the partial sums
+/// of `filter_image` where that kernel does not apply.
+enum KernelSums<'a> {
+    Lanes {
+        lg: &'a LaneGradient,
+        table: Vec<f32>,
+        grad: Vec<f32>,
+    },
+    Partials(Vec<f32>),
+}
+
+impl<'a> KernelSums<'a> {
+    fn new(lanes: Option<&'a LaneGradient>, d: &Dims) -> Self {
+        match lanes {
+            Some(lg) => KernelSums::Lanes {
+                lg,
+                table: vec![0f32; lg.table_len()],
+                grad: vec![0f32; lg.grad_len()],
+            },
+            None => KernelSums::Partials(vec![0f32; dw8_len(d.c, d.f)]),
+        }
+    }
+
+    /// Adds one image: `gpad` its output gradient in padded planes, `xp`
+    /// its padded input.
+    fn add_image(&mut self, pd: &Padded, d: &Dims, gpad: &[f32], xp: &[f32]) {
+        match self {
+            KernelSums::Lanes { lg, table, grad } => {
+                lg.transpose_padded(gpad, grad);
+                lg.add_image(grad, xp, table);
+            }
+            KernelSums::Partials(dk8) => filter_image(pd, d.c, d.f, gpad, xp, dk8),
+        }
+    }
+
+    /// This thread's kernel gradient `(f, c, 9)`.
+    fn finish(self, d: &Dims) -> Vec<f32> {
+        match self {
+            KernelSums::Lanes { lg, table, .. } => lg.finish(&table),
+            KernelSums::Partials(dk8) => reduce_lanes(&dk8, d.c, d.f),
+        }
+    }
 }
 
 /// The gradient of one image's convolution output, through the activation

@@ -92,8 +92,15 @@ fn direct_case(case: usize, r: &mut Lcg) {
     // blocks; stride 1 ('same'), or stride 2 with padding 0 or 1 (the
     // transposed convolutions' geometry), odd and even sides; up to 12
     // images, so that the kernel gradient runs several small images per
-    // call, and a short last group.
-    let (n, c, f) = (1 + r.next(12), 1 + r.next(19), 1 + r.next(19));
+    // call, and a short last group. Every fourth case (stride 1) has 16 to
+    // 85 filters: one to six vectors of them for the stride-1 kernel
+    // gradient, which puts filters across the lanes.
+    let (n, c) = (1 + r.next(12), 1 + r.next(19));
+    let f = if case.is_multiple_of(4) {
+        16 + r.next(70)
+    } else {
+        1 + r.next(19)
+    };
     let (stride, padding) = if case.is_multiple_of(2) { (1, 1) } else { (2, r.next(2)) };
     let least = if stride == 2 { 3 - 2 * padding } else { 1 };
     let (h, mut w) = (least + r.next(24), least + r.next(24));
@@ -171,7 +178,13 @@ fn conv_block_matches_separate_layers() {
     for case in 0..cases(36) {
         let act = [FusedAct::Linear, FusedAct::Relu, FusedAct::Sigmoid][case % 3];
         let (upsample, pool) = [(1, 1), (2, 1), (1, 2), (2, 2)][(case / 3) % 4];
-        let (n, c, f) = (1 + r.next(3), 1 + r.next(6), 1 + r.next(11));
+        // Even cases have the channels and filters (16 or more) for which the
+        // kernel gradient puts filters across the lanes.
+        let (n, c, f) = if case.is_multiple_of(2) {
+            (1 + r.next(3), 4 + r.next(6), 16 + r.next(40))
+        } else {
+            (1 + r.next(3), 1 + r.next(6), 1 + r.next(11))
+        };
         let (h, w) = (1 + r.next(9), 1 + r.next(9));
         let (h, w) = if pool == 2 && upsample == 1 {
             (h.max(2), w.max(2))

@@ -212,3 +212,7 @@ unsafe fn filter_block<const OB: usize>(
         }
     }
 }
+
+// The kernel gradient with the filters across the lanes: 24 accumulators.
+super::lanes::lane_kernels!("avx512f,avx2,fma", _mm512_setzero_ps, _mm512_fmadd_ps, 16;
+    (1, 1), (1, 2), (1, 4), (1, 8), (2, 1), (2, 2), (2, 4), (3, 1), (3, 2), (4, 1), (4, 2));

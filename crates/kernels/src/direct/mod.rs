@@ -21,9 +21,12 @@
 //!   (AVX-512: 24 of its 32) and runs over input channels and taps; the
 //!   input gradient is the same kernel on the output gradient with the
 //!   kernel flipped and its two channel axes swapped;
-//! * the kernel-gradient kernel holds 3 taps of 4 filters and runs over the
-//!   positions of an image, or of several small ones side by side
-//!   ([`Slots`]).
+//! * the kernel gradient of a stride-1 convolution with at least a vector
+//!   of filters and four channels puts the filters across the lanes
+//!   ([`LaneGradient`]: a position's gradients of all filters times each
+//!   tap's input, broadcast); elsewhere a kernel holds 3 taps of 4 filters
+//!   with the positions across the lanes and runs over the positions of an
+//!   image, or of several small ones side by side ([`Slots`]).
 //!
 //! [`active`] says which variant runs: the widest the CPU has, or the one
 //! `AUTOENCODERS_CPU_OPS` names (`avx2`, `avx512`; `gemm` for none). Where
@@ -38,9 +41,11 @@ use rayon::prelude::*;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod lanes;
 mod padded;
 pub mod stride2;
 
+pub(crate) use lanes::LaneGradient;
 pub(crate) use padded::Padded;
 
 /// The instruction sets the direct kernels are written for.
@@ -408,11 +413,37 @@ pub fn backward_filter_with(isa: Isa, g: &Geometry, x: &[f32], grad: &[f32]) -> 
     }
     let (c, f, hw) = (g.c, g.f, g.h * g.w);
     let pd = Padded::new(g.h, g.w, isa);
+    if LaneGradient::applies(isa, c, f) {
+        return lane_batch(&pd, g.n, c, f, x, grad);
+    }
     let rows = |pitch| pd.rows(c, pitch);
     filter_batch(&pd, g.n, c, f, c, rows, |img, pitch, xp, gpad| {
         pd.fill_pitched(&x[img * c * hw..(img + 1) * c * hw], c, xp, pitch);
         pd.fill_pitched(&grad[img * f * hw..(img + 1) * f * hw], f, gpad, pitch);
     })
+}
+
+/// The kernel gradient `(f, c, 9)` of `n` images `x (n, c, h, w)` with
+/// output gradients `grad (n, f, h, w)`, by [`LaneGradient`], the images
+/// split among threads.
+fn lane_batch(pd: &Padded, n: usize, c: usize, f: usize, x: &[f32], grad: &[f32]) -> Vec<f32> {
+    let lg = LaneGradient::new(pd, c, f);
+    let hw = pd.h * pd.w;
+    let per = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let tables: Vec<Vec<f32>> = (0..n.div_ceil(per))
+        .into_par_iter()
+        .map(|part| {
+            let mut table = vec![0f32; lg.table_len()];
+            let (mut xp, mut gt) = (vec![0f32; c * pd.stride], vec![0f32; lg.grad_len()]);
+            for img in part * per..((part + 1) * per).min(n) {
+                pd.fill(&x[img * c * hw..(img + 1) * c * hw], c, &mut xp);
+                lg.transpose(&grad[img * f * hw..(img + 1) * f * hw], &mut gt);
+                lg.add_image(&gt, &xp, &mut table);
+            }
+            table
+        })
+        .collect();
+    lg.finish(&sum_partials(tables, lg.table_len()))
 }
 
 /// The kernel gradient `(f, c, 9)` of `n` images, the images split among
