@@ -177,11 +177,12 @@ impl LaneGradient {
     /// [`LaneGradient::transpose`] from the padded planes `gpad (f, stride)`
     /// of `pd` (the interiors are read).
     pub fn transpose_padded(&self, gpad: &[f32], grad: &mut [f32]) {
+        // Position by position: each row of `grad` is written whole, and
+        // the planes are each read forwards.
         let (stride, first) = (self.pd.stride, self.pd.wp + 1);
-        for o in 0..self.f {
-            let plane = &gpad[o * stride + first..];
-            for (q, &p) in self.pos.iter().enumerate() {
-                grad[q * self.fpad + o] = plane[p];
+        for (row, &p) in grad.chunks_exact_mut(self.fpad).zip(&self.pos) {
+            for (v, plane) in row[..self.f].iter_mut().zip(gpad.chunks_exact(stride)) {
+                *v = plane[first + p];
             }
         }
     }
