@@ -14,6 +14,7 @@
 use super::direct::{
     self, conv_image, dw8_len, filter_image, flip, pack, reduce_lanes, sum_partials, Isa, LaneGradient, Padded,
 };
+use super::rows::Rows;
 use super::{dims4, f32_slice, FusedAct};
 use candle_core::{CpuStorage, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -99,7 +100,7 @@ impl candle_core::CustomOp3 for ConvBlockOp {
         let (in_len, out_len) = (d.c * d.hi * d.wi, d.f * d.ho * d.wo);
         let mut y = vec![0f32; d.n * out_len];
         let mut winners = vec![0u8; if self.pool == 2 { d.n * out_len } else { 0 }];
-        let (act, up, pool) = (self.act, self.upsample, self.pool);
+        let (act, up, pool, rows) = (self.act, self.upsample, self.pool, Rows::new());
         let out_planes = d.f.div_ceil(4) * 4;
         let per_image = |(xp, out): &mut (Vec<f32>, Vec<f32>), img: usize, yi: &mut [f32], wi: &mut [u8]| {
             pd.fill_upsampled(&x[img * in_len..(img + 1) * in_len], d.c, up, xp);
@@ -108,39 +109,15 @@ impl candle_core::CustomOp3 for ConvBlockOp {
                 let plane = &out[o * pd.qp..(o + 1) * pd.qp];
                 let yo = &mut yi[o * d.ho * d.wo..(o + 1) * d.ho * d.wo];
                 if pool == 1 {
-                    for r in 0..d.h {
-                        for (col, v) in yo[r * d.w..(r + 1) * d.w].iter_mut().enumerate() {
-                            *v = act.apply(plane[r * pd.wp + col] + b);
-                        }
+                    for (r, row) in yo.chunks_exact_mut(d.w).enumerate() {
+                        rows.bias_act(&plane[r * pd.wp..], b, act, row);
                     }
                     continue;
                 }
                 let wo_ = &mut wi[o * d.ho * d.wo..(o + 1) * d.ho * d.wo];
-                for py in 0..d.ho {
-                    let top = &plane[2 * py * pd.wp..][..2 * d.wo];
-                    let bottom = &plane[(2 * py + 1) * pd.wp..][..2 * d.wo];
-                    let ys = &mut yo[py * d.wo..(py + 1) * d.wo];
-                    let ws = &mut wo_[py * d.wo..(py + 1) * d.wo];
-                    for (((t, u), y), win) in top
-                        .chunks_exact(2)
-                        .zip(bottom.chunks_exact(2))
-                        .zip(ys.iter_mut())
-                        .zip(ws.iter_mut())
-                    {
-                        // First maximum in the order top-left, top-right, bottom-left, bottom-right.
-                        let (mut best, mut idx) = (t[0], 0u8);
-                        if t[1] > best {
-                            (best, idx) = (t[1], 1);
-                        }
-                        if u[0] > best {
-                            (best, idx) = (u[0], 2);
-                        }
-                        if u[1] > best {
-                            (best, idx) = (u[1], 3);
-                        }
-                        *y = act.apply(best + b);
-                        *win = idx;
-                    }
+                for (py, (ys, ws)) in yo.chunks_exact_mut(d.wo).zip(wo_.chunks_exact_mut(d.wo)).enumerate() {
+                    let (top, bottom) = (&plane[2 * py * pd.wp..], &plane[(2 * py + 1) * pd.wp..]);
+                    rows.pool_bias_act(top, bottom, b, act, ys, ws);
                 }
             }
         };
@@ -356,56 +333,39 @@ fn output_gradient(
     gpad: &mut [f32],
     db: &mut [f32],
 ) {
+    let rows = Rows::new();
     for o in 0..d.f {
         let plane = &mut gpad[o * pd.stride..(o + 1) * pd.stride];
-        let mut bsum = 0f32;
         for py in 0..d.ho {
             let k0 = o * d.ho * d.wo + py * d.wo;
             let (gs, rs) = (&gi[k0..k0 + d.wo], &ri[k0..k0 + d.wo]);
             if pool == 2 {
-                // Rows 2·py and 2·py + 1 of the padded plane, from column 0.
-                let rows = &mut plane[pd.at(2 * py, 0)..pd.at(2 * py + 1, 0) + 2 * d.wo];
-                let ws = &wi[k0..k0 + d.wo];
-                for (px, ((&g, &y), &wv)) in gs.iter().zip(rs).zip(ws).enumerate() {
-                    let v = g * act.grad_from_output(y);
-                    bsum += v;
-                    // The whole window is written (zeros but at the winner).
-                    let (top, bottom) = rows.split_at_mut(pd.wp);
-                    let (t, u) = (&mut top[2 * px..2 * px + 2], &mut bottom[2 * px..2 * px + 2]);
-                    t[0] = if wv == 0 { v } else { 0.0 };
-                    t[1] = if wv == 1 { v } else { 0.0 };
-                    u[0] = if wv == 2 { v } else { 0.0 };
-                    u[1] = if wv == 3 { v } else { 0.0 };
-                }
+                // Rows 2·py and 2·py + 1 of the padded plane, from column 0:
+                // the whole window is written (zeros but at the winner).
+                let (top, bottom) = plane[pd.at(2 * py, 0)..].split_at_mut(pd.wp);
+                rows.pool_grad(gs, rs, &wi[k0..k0 + d.wo], act, top, bottom);
             } else {
-                let row = &mut plane[pd.at(py, 0)..pd.at(py, 0) + d.wo];
-                for ((dst, &g), &y) in row.iter_mut().zip(gs).zip(rs) {
-                    let v = g * act.grad_from_output(y);
-                    bsum += v;
-                    *dst = v;
-                }
+                rows.act_grad(gs, rs, act, &mut plane[pd.at(py, 0)..][..d.wo]);
             }
         }
-        db[o] += bsum;
+        // Everything but the gradients written above is zero.
+        db[o] += rows.sum(&plane[pd.wp..(pd.h + 1) * pd.wp]);
     }
 }
 
 /// One image's input gradient `dxi` from the padded planes `dxo` of the
-/// up-sampled input: each input pixel fed an `up × up` block, so the block
-/// is summed.
+/// up-sampled input (`up` 1 or 2): each input pixel fed an `up × up` block,
+/// so the block is summed.
 fn unpad_input_gradient(d: &Dims, pd: &Padded, up: usize, dxo: &[f32], dxi: &mut [f32]) {
+    let rows = Rows::new();
     for i in 0..d.c {
         let plane = &dxo[i * pd.qp..(i + 1) * pd.qp];
         let dst = &mut dxi[i * d.hi * d.wi..(i + 1) * d.hi * d.wi];
-        for r in 0..d.h {
-            let src = &plane[r * pd.wp..r * pd.wp + d.w];
-            let row = &mut dst[(r / up) * d.wi..(r / up + 1) * d.wi];
+        for (r, row) in dst.chunks_exact_mut(d.wi).enumerate() {
             if up == 1 {
-                row.copy_from_slice(src);
+                row.copy_from_slice(&plane[r * pd.wp..r * pd.wp + d.w]);
             } else {
-                for (v, block) in row.iter_mut().zip(src.chunks_exact(up)) {
-                    *v += block.iter().sum::<f32>();
-                }
+                rows.sum_2x2(&plane[2 * r * pd.wp..], &plane[(2 * r + 1) * pd.wp..], row);
             }
         }
     }

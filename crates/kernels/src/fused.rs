@@ -3,6 +3,7 @@
 
 use super::conv::{Conv2dOp, ConvBackwardData, ConvBackwardFilter, ConvTranspose2dOp};
 use super::gemm::conv_forward_and_filter;
+use super::rows::Rows;
 use super::{dims4, f32_slice, FusedAct, Geometry};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -58,12 +59,10 @@ impl candle_core::CustomOp3 for ConvBiasActOp {
         if bias.len() != f {
             candle_core::bail!("conv2d-bias-act: {} biases for {f} channels", bias.len());
         }
-        let act = self.act;
+        let (act, rows) = (self.act, Rows::new());
         y.par_chunks_mut(f * plane).for_each(|img| {
-            for (ch, b) in img.chunks_mut(plane).zip(bias) {
-                for v in ch.iter_mut() {
-                    *v = act.apply(*v + b);
-                }
+            for (ch, &b) in img.chunks_mut(plane).zip(bias) {
+                rows.bias_act_in_place(ch, b, act);
             }
         });
         Ok((CpuStorage::F32(y), shape))
@@ -165,15 +164,11 @@ impl CustomOp2 for ActBackward {
         if y.len() != g.len() {
             candle_core::bail!("activation backward: {} outputs, {} gradients", y.len(), g.len());
         }
-        let act = self.act;
+        let (act, rows) = (self.act, Rows::new());
         let mut out = vec![0f32; y.len()];
         out.par_chunks_mut(1 << 14)
             .zip(y.par_chunks(1 << 14).zip(g.par_chunks(1 << 14)))
-            .for_each(|(o, (y, g))| {
-                for ((o, y), g) in o.iter_mut().zip(y).zip(g) {
-                    *o = g * act.grad_from_output(*y);
-                }
-            });
+            .for_each(|(o, (y, g))| rows.act_grad(g, y, act, o));
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }

@@ -34,6 +34,7 @@ mod fused;
 pub mod gemm;
 mod loss;
 mod pool;
+mod rows;
 
 pub use block::{block_applies, conv_block, conv_block_with};
 pub use conv::{conv2d, conv_transpose2d};
@@ -194,26 +195,12 @@ pub enum FusedAct {
 
 impl FusedAct {
     pub(crate) fn apply(self, v: f32) -> f32 {
-        match self {
-            FusedAct::Linear => v,
-            FusedAct::Relu => v.max(0.0),
-            FusedAct::Sigmoid => sigmoid(v),
-        }
+        rows::with_act!(self, A => <A as rows::Act>::apply(v))
     }
 
     /// The derivative, written in terms of the activation's output `y`.
     pub(crate) fn grad_from_output(self, y: f32) -> f32 {
-        match self {
-            FusedAct::Linear => 1.0,
-            FusedAct::Relu => {
-                if y > 0.0 {
-                    1.0
-                } else {
-                    0.0
-                }
-            }
-            FusedAct::Sigmoid => y * (1.0 - y),
-        }
+        rows::with_act!(self, A => <A as rows::Act>::slope(y))
     }
 }
 

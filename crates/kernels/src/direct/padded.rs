@@ -3,6 +3,7 @@
 //! into and out of that layout.
 
 use super::Isa;
+use crate::rows::Rows;
 
 /// Flat addressing of zero-bordered planes for an `h × w` image.
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +84,7 @@ impl Padded {
             return self.fill(planes, c, dst);
         }
         let (hs, ws) = (self.h / f, self.w / f);
+        let rows = Rows::new();
         for ch in 0..c {
             let src = &planes[ch * hs * ws..(ch + 1) * hs * ws];
             let d = &mut dst[ch * self.stride..];
@@ -91,10 +93,7 @@ impl Padded {
                 let at = self.at(r, 0);
                 let out = &mut d[at..at + self.w];
                 if f == 2 {
-                    for (pair, &v) in out.chunks_exact_mut(2).zip(row) {
-                        pair[0] = v;
-                        pair[1] = v;
-                    }
+                    rows.repeat2(row, out);
                 } else {
                     for (block, &v) in out.chunks_exact_mut(f).zip(row) {
                         block.fill(v);
