@@ -94,10 +94,15 @@ fn direct_case(case: usize, r: &mut Lcg) {
     // images, so that the kernel gradient runs several small images per
     // call, and a short last group. Every fourth case (stride 1) has 16 to
     // 85 filters: one to six vectors of them for the stride-1 kernel
-    // gradient, which puts filters across the lanes.
-    let (n, c) = (1 + r.next(12), 1 + r.next(19));
+    // gradient, which puts filters across the lanes. Some cases have a lone
+    // filter or channel (the last layer's forward pass and the input
+    // gradient of its first layer run a one-filter kernel).
+    let n = 1 + r.next(12);
+    let c = if case % 6 == 1 { 1 } else { 1 + r.next(19) };
     let f = if case.is_multiple_of(4) {
         16 + r.next(70)
+    } else if case % 6 == 2 || case % 6 == 5 {
+        1
     } else {
         1 + r.next(19)
     };
