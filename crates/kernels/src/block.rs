@@ -13,6 +13,7 @@
 
 use super::direct::{
     self, conv_image, dw8_len, filter_image, flip, pack, reduce_lanes, sum_partials, Isa, LaneGradient, Padded,
+    UpsampledConv,
 };
 use super::rows::Rows;
 use super::{dims4, f32_slice, FusedAct};
@@ -75,26 +76,10 @@ impl ConvBlockOp {
             wo: w / self.pool,
         })
     }
-}
 
-impl candle_core::CustomOp3 for ConvBlockOp {
-    fn name(&self) -> &'static str {
-        "fast-conv-block"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let d = self.dims(l1, l2, l3)?;
-        let x = f32_slice(s1, l1, "conv block input")?;
-        let kernel = f32_slice(s2, l2, "conv block kernel")?;
-        let bias = f32_slice(s3, l3, "conv block bias")?;
+    /// The forward pass through the up-sampled input's padded copy: the
+    /// output and, with pooling, each window's winner.
+    fn forward(&self, d: &Dims, x: &[f32], kernel: &[f32], bias: &[f32]) -> (Vec<f32>, Vec<u8>) {
         let pd = Padded::new(d.h, d.w, self.isa);
         let packed = pack(kernel, d.f, d.c);
         let (in_len, out_len) = (d.c * d.hi * d.wi, d.f * d.ho * d.wo);
@@ -132,6 +117,33 @@ impl candle_core::CustomOp3 for ConvBlockOp {
                 .enumerate()
                 .for_each_init(init, |bufs, (img, yi)| per_image(bufs, img, yi, &mut []));
         }
+        (y, winners)
+    }
+}
+
+impl candle_core::CustomOp3 for ConvBlockOp {
+    fn name(&self) -> &'static str {
+        "fast-conv-block"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let d = self.dims(l1, l2, l3)?;
+        let x = f32_slice(s1, l1, "conv block input")?;
+        let kernel = f32_slice(s2, l2, "conv block kernel")?;
+        let bias = f32_slice(s3, l3, "conv block bias")?;
+        let (y, winners) = if self.upsample == 2 && self.pool == 1 {
+            (upsampled_forward(&d, self.isa, self.act, x, kernel, bias), Vec::new())
+        } else {
+            self.forward(&d, x, kernel, bias)
+        };
         *self
             .winners
             .lock()
@@ -201,6 +213,38 @@ impl candle_core::CustomOp3 for ConvBlockOp {
             Some(Tensor::from_vec(db, d.f, &dev)?),
         ))
     }
+}
+
+/// The forward pass of an up-sampling block without pooling, on the input's
+/// own grid (see [`UpsampledConv`]): per image, the four phases of each
+/// filter's output, woven into its rows with the bias and activation.
+fn upsampled_forward(d: &Dims, isa: Isa, act: FusedAct, x: &[f32], kernel: &[f32], bias: &[f32]) -> Vec<f32> {
+    let pd = Padded::new(d.hi, d.wi, isa);
+    let conv = UpsampledConv::new(&pd, kernel, d.f, d.c);
+    let (in_len, out_len, rows) = (d.c * d.hi * d.wi, d.f * d.h * d.w, Rows::new());
+    let planes = d.f.div_ceil(4) * 4 * pd.qp;
+    let mut y = vec![0f32; d.n * out_len];
+    y.par_chunks_mut(out_len).enumerate().for_each_init(
+        || (vec![0f32; d.c * pd.stride], vec![0f32; 2 * planes]),
+        |(xp, out), (img, yi)| {
+            pd.fill(&x[img * in_len..(img + 1) * in_len], d.c, xp);
+            for a in 0..2 {
+                // Output rows 2u + a: phase (a, 0) at the even columns, (a, 1) at the odd.
+                let (even, odd) = out.split_at_mut(planes);
+                conv.phase_image(&pd, (a, 0), xp, even);
+                conv.phase_image(&pd, (a, 1), xp, odd);
+                for (o, &b) in bias.iter().enumerate() {
+                    let (e, od) = (&even[o * pd.qp..], &odd[o * pd.qp..]);
+                    let yo = &mut yi[o * d.h * d.w..(o + 1) * d.h * d.w];
+                    for u in 0..d.hi {
+                        let row = &mut yo[(2 * u + a) * d.w..(2 * u + a + 1) * d.w];
+                        rows.interleave_bias_act(&e[u * pd.wp..], &od[u * pd.wp..], b, act, row);
+                    }
+                }
+            }
+        },
+    );
+    y
 }
 
 /// The gradients of a block: of the input (if asked), the kernel and the bias.

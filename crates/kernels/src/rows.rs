@@ -200,6 +200,19 @@ mod body {
     }
 
     #[inline(always)]
+    pub fn interleave_bias_act(even: &[f32], odd: &[f32], b: f32, act: FusedAct, dst: &mut [f32]) {
+        let n = dst.len() / 2;
+        let (even, odd, dst) = (&even[..n], &odd[..n], &mut dst[..2 * n]);
+        with_act!(act, A => cover!(n, |j, len| {
+            let d = &mut dst[2 * j..2 * (j + len)];
+            for (k, (e, o)) in even[j..j + len].iter().zip(&odd[j..j + len]).enumerate() {
+                d[2 * k] = A::apply(e + b);
+                d[2 * k + 1] = A::apply(o + b);
+            }
+        }))
+    }
+
+    #[inline(always)]
     pub fn repeat2(src: &[f32], dst: &mut [f32]) {
         let n = src.len();
         let dst = &mut dst[..2 * n];
@@ -301,6 +314,9 @@ rows_ops! {
     /// `dst[j]` = the sum of the 2×2 block `top[2j..2j + 2]`,
     /// `bottom[2j..2j + 2]`: the gradient of 2× nearest up-sampling.
     fn sum_2x2(top: &[f32], bottom: &[f32], dst: &mut [f32]);
+    /// `dst[2j] = act(even[j] + b)`, `dst[2j + 1] = act(odd[j] + b)`: a row
+    /// from two phases' rows (`dst.len()` even).
+    fn interleave_bias_act(even: &[f32], odd: &[f32], b: f32, act: FusedAct, dst: &mut [f32]);
     /// `dst[2j] = dst[2j + 1] = src[j]`: one row of 2× nearest up-sampling.
     fn repeat2(src: &[f32], dst: &mut [f32]);
     /// The sum of `xs`, in eight running sums.
@@ -373,6 +389,15 @@ mod tests {
             assert_eq!(
                 dst[j],
                 (top[2 * j] + top[2 * j + 1]) + (bottom[2 * j] + bottom[2 * j + 1])
+            );
+        }
+
+        let mut woven = vec![f32::NAN; 2 * n];
+        rows.interleave_bias_act(&top, &bottom, 0.5, act, &mut woven);
+        for j in 0..n {
+            assert_eq!(
+                [woven[2 * j], woven[2 * j + 1]],
+                [act.apply(top[j] + 0.5), act.apply(bottom[j] + 0.5)]
             );
         }
 

@@ -44,9 +44,11 @@ mod avx512;
 mod lanes;
 mod padded;
 pub mod stride2;
+mod upsampled;
 
 pub(crate) use lanes::LaneGradient;
 pub(crate) use padded::Padded;
+pub(crate) use upsampled::UpsampledConv;
 
 /// The instruction sets the direct kernels are written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
