@@ -13,7 +13,7 @@
 
 use super::direct::{
     self, conv_image, dw8_len, filter_image, flip, pack, reduce_lanes, sum_partials, Isa, LaneGradient, Padded,
-    UpsampledConv,
+    UpsampledConv, UpsampledGrad,
 };
 use super::rows::Rows;
 use super::{dims4, f32_slice, FusedAct};
@@ -264,11 +264,7 @@ fn block_backward(
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let pd = Padded::new(d.h, d.w, isa);
     let (in_len, out_len) = (d.c * d.hi * d.wi, d.f * d.ho * d.wo);
-    let flipped = if need_dx {
-        pack(&flip(kernel, d.f, d.c), d.c, d.f)
-    } else {
-        Vec::new()
-    };
+    let dx_pass = need_dx.then(|| InputGradient::new(&pd, d, up, kernel));
     let threads = rayon::current_num_threads().max(1);
     let per = d.n.div_ceil(threads).max(1);
     let mut dx = if need_dx { vec![0f32; d.n * in_len] } else { Vec::new() };
@@ -277,7 +273,7 @@ fn block_backward(
     } else {
         (0..d.n.div_ceil(per)).map(|_| None).collect()
     };
-    let (f_planes, c_planes) = (d.f.div_ceil(4) * 4, d.c.div_ceil(4) * 4);
+    let f_planes = d.f.div_ceil(4) * 4;
     let lanes = LaneGradient::applies(isa, d.c, d.f).then(|| LaneGradient::new(&pd, d.c, d.f));
     let partials: Vec<(Vec<f32>, Vec<f32>)> = slots
         .into_par_iter()
@@ -287,7 +283,7 @@ fn block_backward(
             let mut db = vec![0f32; d.f];
             let mut xp = vec![0f32; d.c * pd.stride];
             let mut gpad = vec![0f32; f_planes * pd.stride];
-            let mut dxo = vec![0f32; if need_dx { c_planes * pd.qp } else { 0 }];
+            let mut dx_bufs = dx_pass.as_ref().map(|pass| pass.buffers(&pd, d));
             for img in part * per..((part + 1) * per).min(d.n) {
                 let (ri, gi) = (
                     &res[img * out_len..(img + 1) * out_len],
@@ -301,10 +297,9 @@ fn block_backward(
                 output_gradient(d, &pd, pool, act, (ri, gi, wi), &mut gpad, &mut db);
                 pd.fill_upsampled(&x[img * in_len..(img + 1) * in_len], d.c, up, &mut xp);
                 dk.add_image(&pd, d, &gpad, &xp);
-                if let Some(dxs) = dx_part.as_deref_mut() {
-                    conv_image(&pd, d.f, d.c, &gpad, &flipped, &mut dxo);
+                if let (Some(dxs), Some(pass), Some(bufs)) = (dx_part.as_deref_mut(), &dx_pass, &mut dx_bufs) {
                     let local = img - part * per;
-                    unpad_input_gradient(d, &pd, up, &dxo, &mut dxs[local * in_len..(local + 1) * in_len]);
+                    pass.image(&pd, d, &gpad, bufs, &mut dxs[local * in_len..(local + 1) * in_len]);
                 }
             }
             (dk.finish(d), db)
@@ -397,20 +392,40 @@ fn output_gradient(
     }
 }
 
-/// One image's input gradient `dxi` from the padded planes `dxo` of the
-/// up-sampled input (`up` 1 or 2): each input pixel fed an `up × up` block,
-/// so the block is summed.
-fn unpad_input_gradient(d: &Dims, pd: &Padded, up: usize, dxo: &[f32], dxi: &mut [f32]) {
-    let rows = Rows::new();
-    for i in 0..d.c {
-        let plane = &dxo[i * pd.qp..(i + 1) * pd.qp];
-        let dst = &mut dxi[i * d.hi * d.wi..(i + 1) * d.hi * d.wi];
-        for (r, row) in dst.chunks_exact_mut(d.wi).enumerate() {
-            if up == 1 {
-                row.copy_from_slice(&plane[r * pd.wp..r * pd.wp + d.w]);
-            } else {
-                rows.sum_2x2(&plane[2 * r * pd.wp..], &plane[(2 * r + 1) * pd.wp..], row);
+/// The input gradient of a block: the convolution's output gradient
+/// correlated with the flipped kernel on the convolution's grid, or, with
+/// up-sampling, on the input's own grid (see [`UpsampledGrad`]).
+enum InputGradient {
+    Flipped(Vec<f32>),
+    Upsampled(UpsampledGrad),
+}
+
+impl InputGradient {
+    fn new(pd: &Padded, d: &Dims, up: usize, kernel: &[f32]) -> Self {
+        if up == 2 {
+            InputGradient::Upsampled(UpsampledGrad::new(&Padded::new(d.hi, d.wi, pd.isa), kernel, d.f, d.c))
+        } else {
+            InputGradient::Flipped(pack(&flip(kernel, d.f, d.c), d.c, d.f))
+        }
+    }
+
+    /// One thread's buffers: the output planes, and the phase planes.
+    fn buffers(&self, pd: &Padded, d: &Dims) -> (Vec<f32>, Vec<f32>) {
+        match self {
+            InputGradient::Flipped(_) => (vec![0f32; d.c.div_ceil(4) * 4 * pd.qp], Vec::new()),
+            InputGradient::Upsampled(ug) => (vec![0f32; ug.out_len()], vec![0f32; ug.phases_len()]),
+        }
+    }
+
+    /// One image's input gradient `dxi (c, hi, wi)` from `gpad`, its
+    /// output gradient in `pd`'s padded planes.
+    fn image(&self, pd: &Padded, d: &Dims, gpad: &[f32], (out, phases): &mut (Vec<f32>, Vec<f32>), dxi: &mut [f32]) {
+        match self {
+            InputGradient::Flipped(packed) => {
+                conv_image(pd, d.f, d.c, gpad, packed, out);
+                pd.copy_out(out, d.c, dxi);
             }
+            InputGradient::Upsampled(ug) => ug.image(pd, gpad, phases, out, dxi),
         }
     }
 }

@@ -1,6 +1,7 @@
-//! The element-wise work around the convolutions and dense layers: bias and
-//! activation, 2×2 max-pooling and its gradient, 2× up-sampling and its
-//! gradient, one row at a time.
+//! The element-wise work around the convolutions: bias and activation, 2×2
+//! max-pooling and its gradient, 2× up-sampling, and the weaving and
+//! splitting of the phases of a convolution on an up-sampled grid (see
+//! `direct::UpsampledConv`), one row at a time.
 //!
 //! The rows are short (3 to 30 values: a convolution's output row, a pooled
 //! row), too short for the compiler's own vector loops, which take 64 values
@@ -188,18 +189,6 @@ mod body {
     }
 
     #[inline(always)]
-    pub fn sum_2x2(top: &[f32], bottom: &[f32], dst: &mut [f32]) {
-        let n = dst.len();
-        let (top, bottom) = (&top[..2 * n], &bottom[..2 * n]);
-        cover!(n, |j, len| {
-            let (t, u) = (&top[2 * j..2 * (j + len)], &bottom[2 * j..2 * (j + len)]);
-            for (k, d) in dst[j..j + len].iter_mut().enumerate() {
-                *d = (t[2 * k] + t[2 * k + 1]) + (u[2 * k] + u[2 * k + 1]);
-            }
-        })
-    }
-
-    #[inline(always)]
     pub fn interleave_bias_act(even: &[f32], odd: &[f32], b: f32, act: FusedAct, dst: &mut [f32]) {
         let n = dst.len() / 2;
         let (even, odd, dst) = (&even[..n], &odd[..n], &mut dst[..2 * n]);
@@ -210,6 +199,19 @@ mod body {
                 d[2 * k + 1] = A::apply(o + b);
             }
         }))
+    }
+
+    #[inline(always)]
+    pub fn deinterleave(src: &[f32], even: &mut [f32], odd: &mut [f32]) {
+        let n = even.len();
+        let (src, odd) = (&src[..2 * n], &mut odd[..n]);
+        cover!(n, |j, len| {
+            let s = &src[2 * j..2 * (j + len)];
+            for (k, (e, o)) in even[j..j + len].iter_mut().zip(&mut odd[j..j + len]).enumerate() {
+                *e = s[2 * k];
+                *o = s[2 * k + 1];
+            }
+        })
     }
 
     #[inline(always)]
@@ -311,12 +313,12 @@ rows_ops! {
     /// `j`'s winner in `top`, `bottom` (`2·n` each, `n = g.len()`), zeros at
     /// the three others.
     fn pool_grad(g: &[f32], y: &[f32], win: &[u8], act: FusedAct, top: &mut [f32], bottom: &mut [f32]);
-    /// `dst[j]` = the sum of the 2×2 block `top[2j..2j + 2]`,
-    /// `bottom[2j..2j + 2]`: the gradient of 2× nearest up-sampling.
-    fn sum_2x2(top: &[f32], bottom: &[f32], dst: &mut [f32]);
     /// `dst[2j] = act(even[j] + b)`, `dst[2j + 1] = act(odd[j] + b)`: a row
     /// from two phases' rows (`dst.len()` even).
     fn interleave_bias_act(even: &[f32], odd: &[f32], b: f32, act: FusedAct, dst: &mut [f32]);
+    /// `even[j] = src[2j]`, `odd[j] = src[2j + 1]` (`n = even.len()`, as
+    /// `odd`'s).
+    fn deinterleave(src: &[f32], even: &mut [f32], odd: &mut [f32]);
     /// `dst[2j] = dst[2j + 1] = src[j]`: one row of 2× nearest up-sampling.
     fn repeat2(src: &[f32], dst: &mut [f32]);
     /// The sum of `xs`, in eight running sums.
@@ -384,14 +386,6 @@ mod tests {
             assert_eq!(got, want, "pool_grad n={n} j={j}");
         }
 
-        rows.sum_2x2(&top, &bottom, &mut dst);
-        for j in 0..n {
-            assert_eq!(
-                dst[j],
-                (top[2 * j] + top[2 * j + 1]) + (bottom[2 * j] + bottom[2 * j + 1])
-            );
-        }
-
         let mut woven = vec![f32::NAN; 2 * n];
         rows.interleave_bias_act(&top, &bottom, 0.5, act, &mut woven);
         for j in 0..n {
@@ -400,6 +394,13 @@ mod tests {
                 [act.apply(top[j] + 0.5), act.apply(bottom[j] + 0.5)]
             );
         }
+
+        let (mut even, mut odd) = (vec![f32::NAN; n], vec![f32::NAN; n]);
+        rows.deinterleave(&top, &mut even, &mut odd);
+        assert!(
+            (0..n).all(|j| even[j] == top[2 * j] && odd[j] == top[2 * j + 1]),
+            "deinterleave n={n}"
+        );
 
         let mut wide = vec![f32::NAN; 2 * n];
         rows.repeat2(&g, &mut wide);

@@ -48,7 +48,7 @@ mod upsampled;
 
 pub(crate) use lanes::LaneGradient;
 pub(crate) use padded::Padded;
-pub(crate) use upsampled::UpsampledConv;
+pub(crate) use upsampled::{UpsampledConv, UpsampledGrad};
 
 /// The instruction sets the direct kernels are written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
