@@ -36,7 +36,7 @@ mod loss;
 mod pool;
 mod rows;
 
-pub use block::{block_applies, conv_block, conv_block_with};
+pub use block::{block_applies, conv_block, conv_block_with, BlockConv};
 pub use conv::{conv2d, conv_transpose2d};
 pub use dense::dense;
 pub use fused::{conv2d_bias_act, conv_transpose2d_bias_act};

@@ -225,6 +225,7 @@ fn conv_block_matches_separate_layers() {
         for isa in cpu_ops::direct::Isa::available() {
             let fused = cpu_ops::conv_block_with(
                 isa,
+                cpu_ops::BlockConv::Fastest,
                 x.as_tensor(),
                 kern.as_tensor(),
                 bias.as_tensor(),

@@ -11,6 +11,7 @@
 //! which of the four inputs won (one byte); the backward pass rebuilds the
 //! rest from those.
 
+use super::direct::Winograd;
 use super::direct::{
     self, conv_image, dw8_len, filter_image, flip, pack, reduce_lanes, sum_partials, Isa, LaneGradient, Padded,
     UpsampledConv, UpsampledGrad,
@@ -21,6 +22,19 @@ use candle_core::{CpuStorage, Layout, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::{Arc, Mutex};
 
+mod winograd;
+
+/// How a block's convolution runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockConv {
+    /// Winograd's F(2×2, 3×3) where it applies (no up-sampling, 8 channels
+    /// and 8 filters or more: `direct::Winograd`), the direct kernels
+    /// elsewhere. What the layers use.
+    Fastest,
+    /// The direct kernels only, to compare the two.
+    Direct,
+}
+
 /// `pool(act(conv3x3(upsample(x)) + bias))` on `x (n, c, h, w)` with kernel
 /// `(f, c, 3, 3)` and bias `(f,)`; `upsample` and `pool` are 1 (none) or 2.
 #[derive(Debug, Clone)]
@@ -30,6 +44,8 @@ struct ConvBlockOp {
     act: FusedAct,
     /// The direct kernels' variant.
     isa: Isa,
+    /// Whether Winograd's form may run (see [`BlockConv`]).
+    conv: BlockConv,
     /// Per pooled output, the winning input of its 2×2 window (0..4), kept
     /// by the forward pass for the backward pass.
     winners: Arc<Mutex<Vec<u8>>>,
@@ -75,6 +91,13 @@ impl ConvBlockOp {
             ho: h / self.pool,
             wo: w / self.pool,
         })
+    }
+
+    /// The block's convolution in Winograd form, where it may and does run.
+    fn winograd(&self, d: &Dims, kernel: &[f32]) -> Option<Winograd> {
+        (self.conv == BlockConv::Fastest)
+            .then(|| winograd::plan(d, self.isa, self.upsample, self.pool, kernel))
+            .flatten()
     }
 
     /// The forward pass through the up-sampled input's padded copy: the
@@ -139,7 +162,9 @@ impl candle_core::CustomOp3 for ConvBlockOp {
         let x = f32_slice(s1, l1, "conv block input")?;
         let kernel = f32_slice(s2, l2, "conv block kernel")?;
         let bias = f32_slice(s3, l3, "conv block bias")?;
-        let (y, winners) = if self.upsample == 2 && self.pool == 1 {
+        let (y, winners) = if let Some(wg) = self.winograd(&d, kernel) {
+            winograd::forward(&d, &wg, self.act, x, bias)
+        } else if self.upsample == 2 && self.pool == 1 {
             (upsampled_forward(&d, self.isa, self.act, x, kernel, bias), Vec::new())
         } else {
             self.forward(&d, x, kernel, bias)
@@ -158,7 +183,7 @@ impl candle_core::CustomOp3 for ConvBlockOp {
         bias: &Tensor,
         res: &Tensor,
         grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    ) -> candle_core::Result<Gradients> {
         let (x, kernel, res, grad) = (
             x.contiguous()?,
             kernel.contiguous()?,
@@ -189,6 +214,10 @@ impl candle_core::CustomOp3 for ConvBlockOp {
             .winners
             .lock()
             .map_err(|_| candle_core::Error::Msg("conv block: poisoned lock".into()))?;
+        if let Some(wg) = self.winograd(&d, kv) {
+            let (dx, dk, db) = winograd::backward(&d, &wg, self.act, xv, rv, gv, &winners, need_dx);
+            return wrap_gradients(&d, dx, dk, db);
+        }
         let (dx, dk, db) = block_backward(
             &d,
             self.isa,
@@ -202,17 +231,24 @@ impl candle_core::CustomOp3 for ConvBlockOp {
             &winners,
             need_dx,
         );
-        let dev = candle_core::Device::Cpu;
-        let dx = match dx {
-            Some(v) => Some(Tensor::from_vec(v, (d.n, d.c, d.hi, d.wi), &dev)?),
-            None => None,
-        };
-        Ok((
-            dx,
-            Some(Tensor::from_vec(dk, (d.f, d.c, 3, 3), &dev)?),
-            Some(Tensor::from_vec(db, d.f, &dev)?),
-        ))
+        wrap_gradients(&d, dx, dk, db)
     }
+}
+
+type Gradients = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
+
+/// The input (if computed), kernel and bias gradients as tensors.
+fn wrap_gradients(d: &Dims, dx: Option<Vec<f32>>, dk: Vec<f32>, db: Vec<f32>) -> candle_core::Result<Gradients> {
+    let dev = candle_core::Device::Cpu;
+    let dx = match dx {
+        Some(v) => Some(Tensor::from_vec(v, (d.n, d.c, d.hi, d.wi), &dev)?),
+        None => None,
+    };
+    Ok((
+        dx,
+        Some(Tensor::from_vec(dk, (d.f, d.c, 3, 3), &dev)?),
+        Some(Tensor::from_vec(db, d.f, &dev)?),
+    ))
 }
 
 /// The forward pass of an up-sampling block without pooling, on the input's
@@ -265,52 +301,62 @@ fn block_backward(
     let pd = Padded::new(d.h, d.w, isa);
     let (in_len, out_len) = (d.c * d.hi * d.wi, d.f * d.ho * d.wo);
     let dx_pass = need_dx.then(|| InputGradient::new(&pd, d, up, kernel));
-    let threads = rayon::current_num_threads().max(1);
-    let per = d.n.div_ceil(threads).max(1);
-    let mut dx = if need_dx { vec![0f32; d.n * in_len] } else { Vec::new() };
-    let slots: Vec<Option<&mut [f32]>> = if need_dx {
-        dx.chunks_mut(per * in_len).map(Some).collect()
-    } else {
-        (0..d.n.div_ceil(per)).map(|_| None).collect()
-    };
     let f_planes = d.f.div_ceil(4) * 4;
     let lanes = LaneGradient::applies(isa, d.c, d.f).then(|| LaneGradient::new(&pd, d.c, d.f));
-    let partials: Vec<(Vec<f32>, Vec<f32>)> = slots
+    let (dx, partials) = per_thread(d.n, in_len, need_dx, |images, mut dx_part| {
+        let mut dk = KernelSums::new(lanes.as_ref(), d);
+        let mut db = vec![0f32; d.f];
+        let mut xp = vec![0f32; d.c * pd.stride];
+        let mut gpad = vec![0f32; f_planes * pd.stride];
+        let mut dx_bufs = dx_pass.as_ref().map(|pass| pass.buffers(&pd, d));
+        let first = images.start;
+        for img in images {
+            let (ri, gi) = (
+                &res[img * out_len..(img + 1) * out_len],
+                &grad[img * out_len..(img + 1) * out_len],
+            );
+            let wi = if pool == 2 {
+                &winners[img * out_len..(img + 1) * out_len]
+            } else {
+                &[][..]
+            };
+            output_gradient(d, &pd, pool, act, (ri, gi, wi), &mut gpad, &mut db);
+            pd.fill_upsampled(&x[img * in_len..(img + 1) * in_len], d.c, up, &mut xp);
+            dk.add_image(&pd, d, &gpad, &xp);
+            if let (Some(dxs), Some(pass), Some(bufs)) = (dx_part.as_deref_mut(), &dx_pass, &mut dx_bufs) {
+                let local = img - first;
+                pass.image(&pd, d, &gpad, bufs, &mut dxs[local * in_len..(local + 1) * in_len]);
+            }
+        }
+        (dk.finish(d), db)
+    });
+    let (dks, dbs): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
+    (dx, sum_partials(dks, d.f * d.c * 9), sum_partials(dbs, d.f))
+}
+
+/// Splits a batch of `n` images among the threads: `work(images, dx)` runs
+/// once per thread on a run of images, with that run's share of the input
+/// gradient (`in_len` values per image) when `need_dx`. Returns the input
+/// gradient and each run's result, in order.
+fn per_thread<T: Send>(
+    n: usize,
+    in_len: usize,
+    need_dx: bool,
+    work: impl Fn(std::ops::Range<usize>, Option<&mut [f32]>) -> T + Sync,
+) -> (Option<Vec<f32>>, Vec<T>) {
+    let per = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let mut dx = if need_dx { vec![0f32; n * in_len] } else { Vec::new() };
+    let shares: Vec<Option<&mut [f32]>> = if need_dx {
+        dx.chunks_mut(per * in_len).map(Some).collect()
+    } else {
+        (0..n.div_ceil(per)).map(|_| None).collect()
+    };
+    let results = shares
         .into_par_iter()
         .enumerate()
-        .map(|(part, mut dx_part)| {
-            let mut dk = KernelSums::new(lanes.as_ref(), d);
-            let mut db = vec![0f32; d.f];
-            let mut xp = vec![0f32; d.c * pd.stride];
-            let mut gpad = vec![0f32; f_planes * pd.stride];
-            let mut dx_bufs = dx_pass.as_ref().map(|pass| pass.buffers(&pd, d));
-            for img in part * per..((part + 1) * per).min(d.n) {
-                let (ri, gi) = (
-                    &res[img * out_len..(img + 1) * out_len],
-                    &grad[img * out_len..(img + 1) * out_len],
-                );
-                let wi = if pool == 2 {
-                    &winners[img * out_len..(img + 1) * out_len]
-                } else {
-                    &[][..]
-                };
-                output_gradient(d, &pd, pool, act, (ri, gi, wi), &mut gpad, &mut db);
-                pd.fill_upsampled(&x[img * in_len..(img + 1) * in_len], d.c, up, &mut xp);
-                dk.add_image(&pd, d, &gpad, &xp);
-                if let (Some(dxs), Some(pass), Some(bufs)) = (dx_part.as_deref_mut(), &dx_pass, &mut dx_bufs) {
-                    let local = img - part * per;
-                    pass.image(&pd, d, &gpad, bufs, &mut dxs[local * in_len..(local + 1) * in_len]);
-                }
-            }
-            (dk.finish(d), db)
-        })
+        .map(|(part, share)| work(part * per..((part + 1) * per).min(n), share))
         .collect();
-    let (dks, dbs): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
-    (
-        if need_dx { Some(dx) } else { None },
-        sum_partials(dks, d.f * d.c * 9),
-        sum_partials(dbs, d.f),
-    )
+    (need_dx.then_some(dx), results)
 }
 
 /// One thread's sums for a block's kernel gradient: a [`LaneGradient`]
@@ -450,14 +496,17 @@ pub fn conv_block(
     act: FusedAct,
 ) -> candle_core::Result<Tensor> {
     match direct::active() {
-        Some(isa) => conv_block_with(isa, xs, kernel, bias, upsample, pool, act),
+        Some(isa) => conv_block_with(isa, BlockConv::Fastest, xs, kernel, bias, upsample, pool, act),
         None => candle_core::bail!("conv block: needs a CPU with AVX2 and FMA (and AUTOENCODERS_CPU_OPS not `gemm`)"),
     }
 }
 
-/// [`conv_block`] with the direct kernels of `isa`, which the CPU must have.
+/// [`conv_block`] with the direct kernels of `isa`, which the CPU must have,
+/// and the convolution run as `conv` says.
+#[allow(clippy::too_many_arguments)] // conv_block's six, and the two choices
 pub fn conv_block_with(
     isa: Isa,
+    conv: BlockConv,
     xs: &Tensor,
     kernel: &Tensor,
     bias: &Tensor,
@@ -480,6 +529,7 @@ pub fn conv_block_with(
         pool,
         act,
         isa,
+        conv,
         winners: Arc::new(Mutex::new(Vec::new())),
     };
     xs.contiguous()?

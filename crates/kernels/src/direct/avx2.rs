@@ -191,3 +191,7 @@ unsafe fn filter_block<const OB: usize>(
 // The kernel gradient with the filters across the lanes: 12 accumulators.
 super::lanes::lane_kernels!("avx2,fma", _mm256_setzero_ps, _mm256_fmadd_ps, 8;
     (1, 1), (1, 2), (1, 4), (2, 1), (2, 2));
+
+// The Winograd products: 12 accumulators.
+super::winograd::gemm::tile_gemm_kernels!("avx2,fma", _mm256_setzero_ps, _mm256_fmadd_ps, 8;
+    (2, 6), (2, 4), (2, 2), (2, 1), (1, 12), (1, 8), (1, 4), (1, 2), (1, 1));

@@ -45,10 +45,12 @@ mod lanes;
 mod padded;
 pub mod stride2;
 mod upsampled;
+mod winograd;
 
 pub(crate) use lanes::LaneGradient;
 pub(crate) use padded::Padded;
 pub(crate) use upsampled::{UpsampledConv, UpsampledGrad};
+pub(crate) use winograd::{Backward as WinogradBackward, Forward as WinogradForward, Winograd};
 
 /// The instruction sets the direct kernels are written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

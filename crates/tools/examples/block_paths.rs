@@ -1,0 +1,141 @@
+//! Milliseconds per pass of each convolution block of the conv and
+//! up-sampling models at a batch of 128 (`[UpSampling2D] → Conv2D → bias
+//! → activation → [MaxPooling2D]` as one op): forward, and backward (the
+//! kernel, bias and input gradients), with the block's convolution in
+//! Winograd form where it applies and on the direct kernels only, for every
+//! direct variant this CPU has; medians of `ROUNDS` runs.
+//!
+//! ```text
+//! MALLOC_MMAP_THRESHOLD_=4000000000 MALLOC_TRIM_THRESHOLD_=4000000000 \
+//!   cargo run --release -p autoencoders-tools --no-default-features --example block_paths -- [ROUNDS]
+//! ```
+//! The two glibc settings keep freed buffers in the process: the blocks
+//! here change sizes every few calls, which defeats glibc's adaptive
+//! thresholds, and returning and refetching the memory (page faults, and
+//! TLB flushes on the other cores) then costs more than the backward pass
+//! itself (10 ms against 1.4 for the conv model's first block). Training
+//! repeats one step's sizes and does not pay it (`step_phases` with and
+//! without them: the same within noise).
+
+use autoencoders::kernels::direct::Isa;
+use autoencoders::kernels::{self, BlockConv, FusedAct};
+use candle_core::{Device, Tensor, Var};
+use std::time::Instant;
+
+/// One block: its name, input `(c, side)`, filters, up-sampling, pooling,
+/// activation, and whether training needs its input gradient.
+struct Block {
+    name: &'static str,
+    c: usize,
+    side: usize,
+    f: usize,
+    upsample: usize,
+    pool: usize,
+    act: FusedAct,
+    dx: bool,
+}
+
+fn blocks() -> Vec<Block> {
+    let b = |name, (c, side, f), (upsample, pool), act, dx| Block {
+        name,
+        c,
+        side,
+        f,
+        upsample,
+        pool,
+        act,
+        dx,
+    };
+    use FusedAct::{Relu, Sigmoid};
+    vec![
+        b("conv 1→16, 28×28, pool", (1, 28, 16), (1, 2), Relu, false),
+        b("conv 16→32, 14×14, pool", (16, 14, 32), (1, 2), Relu, true),
+        b("conv 32→64, 7×7, pool", (32, 7, 64), (1, 2), Relu, true),
+        b("upconv 1→32, 28×28, pool", (1, 28, 32), (1, 2), Relu, false),
+        b("upconv 32→32, 14×14, pool", (32, 14, 32), (1, 2), Relu, true),
+        b("upconv 32→32, 7×7", (32, 7, 32), (1, 1), Relu, true),
+        b("upconv up 32→32, 7×7→14×14", (32, 7, 32), (2, 1), Relu, true),
+        b("upconv up 32→1, 14×14→28×28", (32, 14, 1), (2, 1), Sigmoid, true),
+    ]
+}
+
+/// Median milliseconds of `rounds` calls of `run`, after one warm-up call.
+fn median_ms(rounds: usize, mut run: impl FnMut()) -> f64 {
+    run();
+    let mut times: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let start = Instant::now();
+            run();
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[rounds / 2]
+}
+
+/// Forward and backward milliseconds of `b` run as `conv` says.
+fn passes(b: &Block, isa: Isa, conv: BlockConv, rounds: usize) -> candle_core::Result<[f64; 2]> {
+    let dev = Device::Cpu;
+    let x = Tensor::randn(0f32, 1f32, (128, b.c, b.side, b.side), &dev)?;
+    let x = if b.dx {
+        Var::from_tensor(&x)?.as_tensor().clone()
+    } else {
+        x
+    };
+    let k = Var::from_tensor(&(Tensor::randn(0f32, 1f32, (b.f, b.c, 3, 3), &dev)? * 0.1)?)?;
+    let bias = Var::from_tensor(&Tensor::zeros(b.f, candle_core::DType::F32, &dev)?)?;
+    let block = || {
+        kernels::conv_block_with(
+            isa,
+            conv,
+            &x,
+            k.as_tensor(),
+            bias.as_tensor(),
+            b.upsample,
+            b.pool,
+            b.act,
+        )
+    };
+    let y = block()?;
+    let weights = Tensor::randn(0f32, 1f32, y.dims(), &dev)?;
+    let forward = median_ms(rounds, || {
+        std::hint::black_box(block().expect("the block runs"));
+    });
+    let both = median_ms(rounds, || {
+        let loss = (block().expect("the block runs") * &weights).and_then(|t| t.sum_all());
+        std::hint::black_box(loss.and_then(|l| l.backward()).expect("the backward pass runs"));
+    });
+    Ok([forward, both - forward])
+}
+
+fn main() -> candle_core::Result<()> {
+    // The course's settings, read before candle starts its threads (they
+    // keep candle's worker pool from spinning, as in training).
+    autoencoders::runtime::settings();
+    let rounds: usize = match std::env::args().nth(1) {
+        None => 20,
+        Some(s) => match s.parse() {
+            Ok(r) if r >= 1 => r,
+            _ => {
+                eprintln!("block_paths: ROUNDS must be a whole number of at least 1, such as 20 (got {s:?})");
+                std::process::exit(2);
+            }
+        },
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("batch 128; {cpus} logical CPUs; medians of {rounds} runs, ms");
+    println!("| block | variant | direct: forward | backward | Winograd where it applies: forward | backward |");
+    println!("|---|---|---|---|---|---|");
+    for b in blocks() {
+        for isa in Isa::available() {
+            let [df, db] = passes(&b, isa, BlockConv::Direct, rounds)?;
+            let [wf, wb] = passes(&b, isa, BlockConv::Fastest, rounds)?;
+            println!(
+                "| {} | {} | {df:.2} | {db:.2} | {wf:.2} | {wb:.2} |",
+                b.name,
+                isa.name()
+            );
+        }
+    }
+    Ok(())
+}
