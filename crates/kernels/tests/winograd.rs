@@ -1,7 +1,8 @@
 //! The blocks' convolution in Winograd form against candle's separate
-//! layers and against the direct kernels: every variant the CPU has, pooled
-//! and not, odd and even sizes, every activation, with and without the
-//! input gradient; the course's own block shapes first.
+//! layers and against the direct kernels: every variant the CPU has,
+//! up-sampled or not, pooled or not, odd and even sizes, every activation,
+//! with and without the input gradient; the course's own block shapes
+//! first.
 
 mod common;
 
@@ -9,29 +10,34 @@ use autoencoders_kernels::{self as cpu_ops, BlockConv, FusedAct};
 use candle_core::{Tensor, Var};
 use common::*;
 
-/// One case: images, channels, filters, height, width, pooling.
-type Case = (usize, usize, usize, usize, usize, usize);
+/// One case: images, channels, filters, height, width, up-sampling,
+/// pooling.
+type Case = (usize, usize, usize, usize, usize, usize, usize);
 
 /// The blocks of the conv and up-sampling models that run in Winograd
 /// form, then random ones.
 fn shapes(r: &mut Lcg, count: usize) -> Vec<Case> {
     let mut all = vec![
-        (2, 16, 32, 14, 14, 2),
-        (2, 32, 64, 7, 7, 2),
-        (2, 32, 32, 14, 14, 2),
-        (2, 32, 32, 7, 7, 1),
+        (2, 16, 32, 14, 14, 1, 2),
+        (2, 32, 64, 7, 7, 1, 2),
+        (2, 32, 32, 14, 14, 1, 2),
+        (2, 32, 32, 7, 7, 1, 1),
+        (2, 32, 32, 7, 7, 2, 1),
     ];
     while all.len() < count {
         let (n, c, f) = (1 + r.next(3), 8 + r.next(30), 8 + r.next(60));
-        all.push((n, c, f, 2 + r.next(14), 2 + r.next(14), 1 + r.next(2)));
+        let (up, pool) = (1 + r.next(2), 1 + r.next(2));
+        let least = if up == 2 { 1 } else { 2 };
+        all.push((n, c, f, least + r.next(14), least + r.next(14), up, pool));
     }
     all
 }
 
-/// `pool(act(conv3x3(x) + bias))` from candle's ops (pooled with the
-/// crate's, since candle's max-pool gradient is off).
-fn separate(x: &Tensor, k: &Tensor, b: &Tensor, pool: usize, act: FusedAct) -> Tensor {
-    let f = k.dim(0).unwrap();
+/// `pool(act(conv3x3(upsample(x)) + bias))` from candle's ops (pooled with
+/// the crate's, since candle's max-pool gradient is off).
+fn separate(x: &Tensor, k: &Tensor, b: &Tensor, (up, pool): (usize, usize), act: FusedAct) -> Tensor {
+    let (f, (_, _, h, w)) = (k.dim(0).unwrap(), x.dims4().unwrap());
+    let x = x.upsample_nearest2d(h * up, w * up).unwrap();
     let t = x
         .conv2d(k, 1, 1, 1, 1)
         .unwrap()
@@ -58,7 +64,7 @@ fn winograd_blocks_match_separate_layers_and_the_direct_kernels() {
         return;
     }
     let mut r = Lcg(29);
-    for (case, (n, c, f, h, w, pool)) in shapes(&mut r, cases(28)).into_iter().enumerate() {
+    for (case, (n, c, f, h, w, up, pool)) in shapes(&mut r, cases(36)).into_iter().enumerate() {
         let act = [FusedAct::Relu, FusedAct::Sigmoid, FusedAct::Linear][case % 3];
         // Every fifth case has no input gradient (a model's first layer).
         let track_x = case % 5 != 4;
@@ -67,13 +73,14 @@ fn winograd_blocks_match_separate_layers_and_the_direct_kernels() {
         let input = if track_x { x.as_tensor().clone() } else { xt };
         let kern = Var::from_tensor(&randn(&[f, c, 3, 3])).unwrap();
         let bias = Var::from_tensor(&randn(&[f])).unwrap();
-        let reference = separate(&input, kern.as_tensor(), bias.as_tensor(), pool, act);
+        let reference = separate(&input, kern.as_tensor(), bias.as_tensor(), (up, pool), act);
         let wt = randn(reference.dims());
         let gb = (&reference * &wt).unwrap().sum_all().unwrap().backward().unwrap();
         for isa in cpu_ops::direct::Isa::available() {
-            let what = format!("case {case} {isa:?} ({act:?}, x {n}x{c}x{h}x{w}, {f} filters, pool {pool})");
+            let what =
+                format!("case {case} {isa:?} ({act:?}, x {n}x{c}x{h}x{w}, {f} filters, upsample {up}, pool {pool})");
             let run = |conv| {
-                cpu_ops::conv_block_with(isa, conv, &input, kern.as_tensor(), bias.as_tensor(), 1, pool, act).unwrap()
+                cpu_ops::conv_block_with(isa, conv, &input, kern.as_tensor(), bias.as_tensor(), up, pool, act).unwrap()
             };
             let (fast, direct) = (run(BlockConv::Fastest), run(BlockConv::Direct));
             assert_eq!(fast.dims(), reference.dims(), "{what}: shape");

@@ -10,8 +10,8 @@ use rayon::prelude::*;
 
 /// The Winograd plan of a block's convolution, where one applies.
 pub(super) fn plan(d: &Dims, isa: Isa, upsample: usize, pool: usize, kernel: &[f32]) -> Option<Winograd> {
-    Winograd::applies(d.c, d.f, d.h, d.w, upsample)
-        .then(|| Winograd::new(isa, kernel, (d.c, d.f), (d.h, d.w), pool == 2))
+    Winograd::applies(d.c, d.f, (d.hi, d.wi), upsample)
+        .then(|| Winograd::new(isa, kernel, (d.c, d.f), (d.hi, d.wi), upsample == 2, pool == 2))
 }
 
 /// The output `(n, f, ho, wo)` and, with pooling, each window's winner.

@@ -22,6 +22,12 @@
 //! zero-bordered grid. Every pass is the exact gradient of the forward
 //! pass; they differ from the direct kernels by rounding only.
 //!
+//! A block that up-samples first (2× nearest) runs on the small input's
+//! grid: a tile per input pixel, whose 3×3 neighbourhood gives the 2×2
+//! outputs of the up-sampled grid at twice its position, with 9 points
+//! instead of 16 (see [`transform`]): 9 multiply-adds per channel and
+//! filter for each 2×2 block of outputs, and no up-sampled copy.
+//!
 //! [`Winograd::applies`] says where it runs; see docs/performance.md for the
 //! measurements behind it.
 
@@ -31,7 +37,7 @@ mod transform;
 
 use super::Isa;
 use gemm::{gemm, Product};
-use transform::TileAt;
+use transform::{point_count, TileAt};
 
 /// One block's convolution in Winograd form: the geometry and the
 /// kernel's points.
@@ -43,16 +49,23 @@ pub(crate) struct Winograd {
     /// Channels and filters rounded up to whole vectors.
     cp: usize,
     fp: usize,
-    /// The convolution's input and output size.
+    /// The input's size, and the convolution's (twice it with up-sampling).
+    hi: usize,
+    wi: usize,
     h: usize,
     w: usize,
+    up: bool,
     pool: bool,
-    /// Tiles down and across: the pooled output's size with pooling.
+    /// Tiles down and across (the small input's size with up-sampling, the
+    /// pooled output's with pooling), and the input pixels between tiles
+    /// (1 with up-sampling, else 2).
     th: usize,
     tw: usize,
-    /// Positions per row of the padded grid, `2·tw + 2`.
+    step: usize,
+    /// Positions per row of the padded grid, `step·tw + 2`.
     wp: usize,
-    /// The kernel's points `U`, `(16, c, fp)`, and transposed, `(16, f, cp)`.
+    /// The kernel's points `U`, `(points, c, fp)`, and transposed,
+    /// `(points, f, cp)`.
     u: Vec<f32>,
     ut: Vec<f32>,
 }
@@ -62,7 +75,7 @@ pub(crate) struct Buffers {
     /// The padded input, position-major.
     x: Vec<f32>,
     /// The input (or the input gradient) position-major without borders,
-    /// `(h·w, cp)`.
+    /// `(hi·wi, cp)`.
     flat: Vec<f32>,
     /// Its points `V`.
     v: Vec<f32>,
@@ -80,17 +93,23 @@ pub(crate) struct Buffers {
 }
 
 impl Winograd {
-    /// True where a block's convolution runs this way: no up-sampling (an
-    /// up-sampled block has its own reduction, `UpsampledConv`), at least 8
-    /// channels and 8 filters (with fewer the transforms outweigh the
-    /// products), and at least 2×2 pixels.
-    pub fn applies(c: usize, f: usize, h: usize, w: usize, upsample: usize) -> bool {
-        upsample == 1 && c >= 8 && f >= 8 && h >= 2 && w >= 2
+    /// True where a block's convolution runs this way: at least 8 channels
+    /// and 8 filters (with fewer the transforms outweigh the products), and
+    /// a convolution of at least 2×2 pixels (after up-sampling by 1 or 2).
+    pub fn applies(c: usize, f: usize, (hi, wi): (usize, usize), upsample: usize) -> bool {
+        matches!(upsample, 1 | 2) && c >= 8 && f >= 8 && hi * upsample >= 2 && wi * upsample >= 2
     }
 
-    /// The plan for `kernel (f, c, 3, 3)` on `(c, h, w)` inputs, with or
-    /// without 2×2 pooling after it.
-    pub fn new(isa: Isa, kernel: &[f32], (c, f): (usize, usize), (h, w): (usize, usize), pool: bool) -> Self {
+    /// The plan for `kernel (f, c, 3, 3)` on `(c, hi, wi)` inputs, up-sampled
+    /// (by 1 or 2) before it and pooled (or not) after it.
+    pub fn new(
+        isa: Isa,
+        kernel: &[f32],
+        (c, f): (usize, usize),
+        (hi, wi): (usize, usize),
+        up: bool,
+        pool: bool,
+    ) -> Self {
         assert!(
             kernel.len() == f * c * 9,
             "winograd: kernel of {} values for {f}x{c}x3x3",
@@ -98,36 +117,70 @@ impl Winograd {
         );
         let lanes = isa.lanes();
         let (cp, fp) = (c.div_ceil(lanes) * lanes, f.div_ceil(lanes) * lanes);
-        let (th, tw) = if pool {
-            (h / 2, w / 2)
-        } else {
-            (h.div_ceil(2), w.div_ceil(2))
+        let (h, w) = if up { (2 * hi, 2 * wi) } else { (hi, wi) };
+        let (th, tw) = match (up, pool) {
+            (true, _) => (hi, wi),
+            (false, true) => (h / 2, w / 2),
+            (false, false) => (h.div_ceil(2), w.div_ceil(2)),
         };
-        let (mut u, mut ut) = (vec![0f32; 16 * c * fp], vec![0f32; 16 * f * cp]);
-        for o in 0..f {
-            for i in 0..c {
-                let points = transform::kernel_points(&kernel[(o * c + i) * 9..][..9]);
-                for (xi, v) in points.into_iter().enumerate() {
-                    u[(xi * c + i) * fp + o] = v;
-                    ut[(xi * f + o) * cp + i] = v;
-                }
-            }
-        }
+        let step = if up { 1 } else { 2 };
+        let (u, ut) = Self::kernel_points(kernel, (c, f), (cp, fp), up);
         Winograd {
             isa,
             c,
             f,
             cp,
             fp,
+            hi,
+            wi,
             h,
             w,
+            up,
             pool,
             th,
             tw,
-            wp: 2 * tw + 2,
+            step,
+            wp: step * tw + 2,
             u,
             ut,
         }
+    }
+
+    /// The kernel's points `(points, c, fp)` and `(points, f, cp)`.
+    fn kernel_points(
+        kernel: &[f32],
+        (c, f): (usize, usize),
+        (cp, fp): (usize, usize),
+        up: bool,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let n = point_count(up);
+        let (mut u, mut ut) = (vec![0f32; n * c * fp], vec![0f32; n * f * cp]);
+        for o in 0..f {
+            for i in 0..c {
+                let all = transform::kernel_points(&kernel[(o * c + i) * 9..][..9]);
+                for (xi, v) in all.into_iter().enumerate() {
+                    let Some(s) = Self::slot(up, xi / 4, xi % 4) else {
+                        continue;
+                    };
+                    u[(s * c + i) * fp + o] = v;
+                    ut[(s * f + o) * cp + i] = v;
+                }
+            }
+        }
+        (u, ut)
+    }
+
+    /// The slot of point `(p, q)`, if stored.
+    fn slot(up: bool, p: usize, q: usize) -> Option<usize> {
+        match up {
+            true if p == 2 || q == 2 => None,
+            true => Some(transform::slot::<true>(p, q)),
+            false => Some(transform::slot::<false>(p, q)),
+        }
+    }
+
+    fn points(&self) -> usize {
+        point_count(self.up)
     }
 
     #[inline(always)]
@@ -139,7 +192,7 @@ impl Winograd {
     #[inline(always)]
     fn tile(&self, t: usize, per: usize) -> TileAt {
         TileAt {
-            at: 2 * (t / self.tw) * self.wp + 2 * (t % self.tw),
+            at: self.step * ((t / self.tw) * self.wp + t % self.tw),
             wp: self.wp,
             t,
             tiles: self.tiles(),
@@ -150,14 +203,15 @@ impl Winograd {
     /// A thread's buffers, zeroed (the padded grids' borders, the padding
     /// channels and filters stay zero).
     pub fn buffers(&self) -> Buffers {
-        let (grid, tiles, hw) = ((2 * self.th + 2) * self.wp * self.cp, self.tiles(), self.h * self.w);
-        let rows = if self.pool { tiles } else { hw };
+        let grid = (self.step * self.th + 2) * self.wp * self.cp;
+        let (tiles, points) = (self.tiles(), self.points());
+        let rows = if self.pool { tiles } else { self.h * self.w };
         Buffers {
             x: vec![0f32; grid],
-            flat: vec![0f32; hw * self.cp],
-            v: vec![0f32; 16 * tiles * self.cp],
-            m: vec![0f32; 16 * tiles * self.fp],
-            z: vec![0f32; 16 * tiles * self.cp],
+            flat: vec![0f32; self.hi * self.wi * self.cp],
+            v: vec![0f32; points * tiles * self.cp],
+            m: vec![0f32; points * tiles * self.fp],
+            z: vec![0f32; points * tiles * self.cp],
             dx: vec![0f32; grid],
             out: vec![0f32; rows * self.fp],
             res: vec![0f32; rows * self.fp],
@@ -171,38 +225,39 @@ impl Winograd {
         self.fp
     }
 
-    /// Length of the kernel-gradient sums [`Winograd::backward_image`] adds to.
+    /// Length of the kernel-gradient sums [`Winograd::backward`] adds to.
     pub fn sums_len(&self) -> usize {
-        16 * self.c * self.fp
+        self.points() * self.c * self.fp
     }
 
-    /// The input `xi (c, h, w)` into the padded grid, and its points `V`.
+    /// The input `xi (c, hi, wi)` into the padded grid, and its points `V`.
     #[inline(always)]
-    fn input_points<const L: usize>(&self, xi: &[f32], b: &mut Buffers) {
-        let (hw, cp) = (self.h * self.w, self.cp);
+    fn input_points<const L: usize, const UP: bool>(&self, xi: &[f32], b: &mut Buffers) {
+        let (hw, cp) = (self.hi * self.wi, self.cp);
         layout::transpose(xi, hw, (self.c, hw), &mut b.flat, cp);
-        let (rows, cols) = (self.h.min(2 * self.th + 1), self.w.min(2 * self.tw + 1));
+        let rows = self.hi.min(self.step * self.th + 1);
+        let cols = self.wi.min(self.step * self.tw + 1);
         for r in 0..rows {
             let at = ((r + 1) * self.wp + 1) * cp;
-            b.x[at..at + cols * cp].copy_from_slice(&b.flat[r * self.w * cp..][..cols * cp]);
+            b.x[at..at + cols * cp].copy_from_slice(&b.flat[r * self.wi * cp..][..cols * cp]);
         }
         for t in 0..self.tiles() {
-            transform::input_tile::<L>(self.tile(t, cp), &b.x, &mut b.v);
+            transform::input_tile::<L, UP>(self.tile(t, cp), &b.x, &mut b.v);
         }
     }
 
-    /// The padded input gradient's interior into `dxi (c, h, w)`.
+    /// The padded input gradient's interior into `dxi (c, hi, wi)`.
     fn input_grad_out(&self, b: &mut Buffers, dxi: &mut [f32]) {
-        let (hw, cp) = (self.h * self.w, self.cp);
-        for r in 0..self.h {
+        let (hw, cp) = (self.hi * self.wi, self.cp);
+        for r in 0..self.hi {
             let at = ((r + 1) * self.wp + 1) * cp;
-            b.flat[r * self.w * cp..][..self.w * cp].copy_from_slice(&b.dx[at..at + self.w * cp]);
+            b.flat[r * self.wi * cp..][..self.wi * cp].copy_from_slice(&b.dx[at..at + self.wi * cp]);
         }
         layout::transpose(&b.flat, cp, (hw, self.c), dxi, hw);
     }
 
     /// The positions `r·w + col` of tile `t`'s outputs `i·2 + j` inside
-    /// the image.
+    /// the convolution's output.
     #[inline(always)]
     fn quad(&self, t: usize) -> [Option<usize>; 4] {
         let (ty, tx) = (t / self.tw, t % self.tw);
@@ -212,43 +267,49 @@ impl Winograd {
         })
     }
 
-    /// One point's product per `ξ`: `p` with `a`, `b`, `out` offset by
-    /// `ξ` times their given sizes.
+    /// One product per point: `p` with `a`, `b`, `out` offset by the point
+    /// times their given sizes.
     fn per_point(&self, p: Product, (a, a_len): (&[f32], usize), (b, b_len): (&[f32], usize), out: &mut [f32]) {
-        let out_len = out.len() / 16;
-        for xi in 0..16 {
-            let o = &mut out[xi * out_len..(xi + 1) * out_len];
-            gemm(self.isa, &p, &a[xi * a_len..], &b[xi * b_len..], o);
+        let out_len = out.len() / self.points();
+        for s in 0..self.points() {
+            let o = &mut out[s * out_len..(s + 1) * out_len];
+            gemm(self.isa, &p, &a[s * a_len..], &b[s * b_len..], o);
         }
     }
 }
 
-/// Runs `$w.$name::<L, A>($b, $args)` compiled for `$w`'s variant (`L`
-/// its lanes), with `A` the activation type of `$act`; `$ty` is the type of
-/// `$args`.
+/// Runs `$w.$name::<L, A, UP>($b, $args)` compiled for `$w`'s variant (`L`
+/// its lanes), with `A` the activation type of `$act` and `UP` whether the
+/// plan up-samples; `$ty` is the type of `$args`.
 macro_rules! per_isa {
     ($w:expr, $act:expr, $name:ident, $ty:ty, $b:expr, $args:expr) => {
         with_act!($act, A => {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2<Ac: Act>(w: &Winograd, b: &mut Buffers, args: $ty) {
-                    w.$name::<8, Ac>(b, args)
+                unsafe fn avx2<Ac: Act, const UP: bool>(w: &Winograd, b: &mut Buffers, args: $ty) {
+                    w.$name::<8, Ac, UP>(b, args)
                 }
                 #[target_feature(enable = "avx512f,avx2,fma")]
-                unsafe fn avx512<Ac: Act>(w: &Winograd, b: &mut Buffers, args: $ty) {
-                    w.$name::<16, Ac>(b, args)
+                unsafe fn avx512<Ac: Act, const UP: bool>(w: &Winograd, b: &mut Buffers, args: $ty) {
+                    w.$name::<16, Ac, UP>(b, args)
                 }
                 // SAFETY: the caller made `$w` for a variant the CPU has
                 // (and `gemm` asserts it before any kernel runs).
-                match $w.isa {
-                    Isa::Avx2 => unsafe { avx2::<A>($w, $b, $args) },
-                    Isa::Avx512 => unsafe { avx512::<A>($w, $b, $args) },
+                match ($w.isa, $w.up) {
+                    (Isa::Avx2, false) => unsafe { avx2::<A, false>($w, $b, $args) },
+                    (Isa::Avx2, true) => unsafe { avx2::<A, true>($w, $b, $args) },
+                    (Isa::Avx512, false) => unsafe { avx512::<A, false>($w, $b, $args) },
+                    (Isa::Avx512, true) => unsafe { avx512::<A, true>($w, $b, $args) },
                 }
             }
             #[cfg(not(target_arch = "x86_64"))]
             {
-                $w.$name::<8, A>($b, $args)
+                if $w.up {
+                    $w.$name::<8, A, true>($b, $args)
+                } else {
+                    $w.$name::<8, A, false>($b, $args)
+                }
             }
         })
     };

@@ -48,16 +48,18 @@ impl Winograd {
         let mut dk = vec![0f32; self.f * c * 9];
         for (oc, out) in dk.chunks_exact_mut(9).enumerate() {
             let (o, i) = (oc / c, oc % c);
-            out.copy_from_slice(&transform::kernel_grad(std::array::from_fn(|xi| {
-                sums[(xi * c + i) * fp + o]
-            })));
+            // The points not stored have no sum: zero.
+            let s = std::array::from_fn(|xi| {
+                Self::slot(self.up, xi / 4, xi % 4).map_or(0.0, |s| sums[(s * c + i) * fp + o])
+            });
+            out.copy_from_slice(&transform::kernel_grad(s));
         }
         dk
     }
 
     #[inline(always)]
-    fn forward_image<const L: usize, A: Act>(&self, b: &mut Buffers, job: Forward<'_>) {
-        self.input_points::<L>(job.xi, b);
+    fn forward_image<const L: usize, A: Act, const UP: bool>(&self, b: &mut Buffers, job: Forward<'_>) {
+        self.input_points::<L, UP>(job.xi, b);
         let (tiles, c, f, fp) = (self.tiles(), self.c, self.f, self.fp);
         let p = Product {
             rows: tiles,
@@ -73,10 +75,10 @@ impl Winograd {
         for t in 0..tiles {
             let k = self.tile(t, fp);
             if self.pool {
-                transform::output_pooled::<L, A>(k, &b.m, job.bias, &mut b.out[t * fp..][..fp], &mut b.win);
+                transform::output_pooled::<L, A, UP>(k, &b.m, job.bias, &mut b.out[t * fp..][..fp], &mut b.win);
                 job.wi[t * f..(t + 1) * f].copy_from_slice(&b.win[..f]);
             } else {
-                transform::output_plain::<L, A>(k, &b.m, job.bias, &mut b.out, self.quad(t));
+                transform::output_plain::<L, A, UP>(k, &b.m, job.bias, &mut b.out, self.quad(t));
             }
         }
         let rows = if self.pool { tiles } else { self.h * self.w };
@@ -84,9 +86,9 @@ impl Winograd {
     }
 
     #[inline(always)]
-    fn backward_image<const L: usize, A: Act>(&self, b: &mut Buffers, mut job: Backward<'_>) {
-        self.grad_points::<L, A>(b, &mut job);
-        self.input_points::<L>(job.xi, b);
+    fn backward_image<const L: usize, A: Act, const UP: bool>(&self, b: &mut Buffers, mut job: Backward<'_>) {
+        self.grad_points::<L, A, UP>(b, &mut job);
+        self.input_points::<L, UP>(job.xi, b);
         let (tiles, c, f, cp, fp) = (self.tiles(), self.c, self.f, self.cp, self.fp);
         let p = Product {
             rows: c,
@@ -113,7 +115,7 @@ impl Winograd {
         self.per_point(p, (&b.m, tiles * fp), (&self.ut, f * cp), &mut b.z);
         b.dx.fill(0.0);
         for t in 0..tiles {
-            transform::input_grad_tile::<L>(self.tile(t, cp), &b.z, &mut b.dx);
+            transform::input_grad_tile::<L, UP>(self.tile(t, cp), &b.z, &mut b.dx);
         }
         self.input_grad_out(b, dxi);
     }
@@ -121,7 +123,7 @@ impl Winograd {
     /// The output gradient's points `Ĝ` into `b.m`, through the activation
     /// (and the pooling), each filter's gradient added to `job.db`.
     #[inline(always)]
-    fn grad_points<const L: usize, A: Act>(&self, b: &mut Buffers, job: &mut Backward<'_>) {
+    fn grad_points<const L: usize, A: Act, const UP: bool>(&self, b: &mut Buffers, job: &mut Backward<'_>) {
         let (tiles, f, fp) = (self.tiles(), self.f, self.fp);
         let rows = if self.pool { tiles } else { self.h * self.w };
         layout::transpose(job.gi, rows, (f, rows), &mut b.out, fp);
@@ -132,9 +134,9 @@ impl Winograd {
                 let at = t * fp..(t + 1) * fp;
                 b.win[..f].copy_from_slice(&job.wi[t * f..(t + 1) * f]);
                 let rows = (&b.out[at.clone()], &b.res[at]);
-                transform::grad_pooled::<L, A>(k, rows, &b.win, job.db, &mut b.m);
+                transform::grad_pooled::<L, A, UP>(k, rows, &b.win, job.db, &mut b.m);
             } else {
-                transform::grad_plain::<L, A>(k, (&b.out, &b.res), self.quad(t), job.db, &mut b.m);
+                transform::grad_plain::<L, A, UP>(k, (&b.out, &b.res), self.quad(t), job.db, &mut b.m);
             }
         }
     }

@@ -12,6 +12,13 @@
 //! ```
 //!
 //! and in two, `V = Bᵀ d B`, `U = G g Gᵀ`, `Y = Aᵀ (Σ_channels U ⊙ V) A`.
+//!
+//! After 2× nearest up-sampling (`UP`), the 4 pixels a tile reads are 3
+//! pixels of the small input with the middle one twice, `d = P x`, and
+//! `Bᵀ P` has a zero row: `v = (x0 − x1, 2·x1, 0, x1 − x2)`. Point 2 of each
+//! axis is always zero, so such a tile has 9 points (slots `(p, q)` for
+//! `p, q` in 0, 1, 3), reads a 3×3 patch of the small input and writes a
+//! 2×2 block of the up-sampled output.
 //! The backward pass runs the same maps transposed: the output gradient
 //! `dY` becomes `Ĝ = A dY Aᵀ`, the kernel gradient is `Gᵀ (Σ_tiles V ⊙ Ĝ)
 //! G` and the input gradient `B (Σ_filters U ⊙ Ĝ) Bᵀ`, each tile's 4×4
@@ -69,9 +76,9 @@ fn a<const L: usize>(y: [[f32; L]; 2]) -> [[f32; L]; 4] {
     [y[0], add(y[0], y[1]), sub(y[0], y[1]), neg(y[1])]
 }
 
-/// Where a tile's values sit: its 4×4 pixels in a position-major padded
-/// input (`at + i·wp + j`, positions `cp` values apart), and its 16 points
-/// in a transform (`(ξ·tiles + t)·cp`).
+/// Where a tile's values sit: its pixels in a position-major padded input
+/// (`at + i·wp + j`, positions `cp` values apart), and its points in a
+/// transform (slot `(p, q)` at `(slot·tiles + t)·cp`, see [`point`]).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct TileAt {
     /// The tile's top-left position in the padded grid.
@@ -85,11 +92,38 @@ pub(super) struct TileAt {
     pub cp: usize,
 }
 
-/// The 16 vectors of one tile at `l`: `(i, j)` at `at + i·wp + j` of a
-/// position-major grid (or, for points, `(p, q)` via [`point`]).
+/// Points per tile: 16, or 9 after up-sampling.
+pub(super) const fn point_count(up: bool) -> usize {
+    if up {
+        9
+    } else {
+        16
+    }
+}
+
+/// The slot of point `(p, q)`: `p·4 + q`, or after up-sampling (where `p`
+/// and `q` are never 2) the place of `(p, q)` among the nine.
 #[inline(always)]
-fn pixels<const L: usize>(k: TileAt, s: &[f32], l: usize) -> [[[f32; L]; 4]; 4] {
-    let mut d = [[[0f32; L]; 4]; 4];
+pub(super) const fn slot<const UP: bool>(p: usize, q: usize) -> usize {
+    const NINE: [usize; 4] = [0, 1, 0, 2];
+    if UP {
+        NINE[p] * 3 + NINE[q]
+    } else {
+        p * 4 + q
+    }
+}
+
+/// True for the points a tile stores.
+#[inline(always)]
+const fn stored<const UP: bool>(p: usize, q: usize) -> bool {
+    !UP || (p != 2 && q != 2)
+}
+
+/// The `N×N` vectors of one tile at `l`: `(i, j)` at `at + i·wp + j` of a
+/// position-major grid.
+#[inline(always)]
+fn pixels<const L: usize, const N: usize>(k: TileAt, s: &[f32], l: usize) -> [[[f32; L]; N]; N] {
+    let mut d = [[[0f32; L]; N]; N];
     for (i, row) in d.iter_mut().enumerate() {
         for (j, v) in row.iter_mut().enumerate() {
             *v = get(s, (k.at + i * k.wp + j) * k.cp + l);
@@ -100,20 +134,34 @@ fn pixels<const L: usize>(k: TileAt, s: &[f32], l: usize) -> [[[f32; L]; 4]; 4] 
 
 /// Where point `(p, q)` of the tile sits, at lane offset `l`.
 #[inline(always)]
-fn point(k: TileAt, p: usize, q: usize, l: usize) -> usize {
-    ((p * 4 + q) * k.tiles + k.t) * k.cp + l
+fn point<const UP: bool>(k: TileAt, p: usize, q: usize, l: usize) -> usize {
+    (slot::<UP>(p, q) * k.tiles + k.t) * k.cp + l
 }
 
-/// The tile's 16 points at `l`.
+/// The tile's points at `l`, `(p, q)`; the points not stored are zero.
 #[inline(always)]
-fn points<const L: usize>(k: TileAt, s: &[f32], l: usize) -> [[[f32; L]; 4]; 4] {
+fn points<const L: usize, const UP: bool>(k: TileAt, s: &[f32], l: usize) -> [[[f32; L]; 4]; 4] {
     let mut m = [[[0f32; L]; 4]; 4];
     for (p, row) in m.iter_mut().enumerate() {
         for (q, v) in row.iter_mut().enumerate() {
-            *v = get(s, point(k, p, q, l));
+            if stored::<UP>(p, q) {
+                *v = get(s, point::<UP>(k, p, q, l));
+            }
         }
     }
     m
+}
+
+/// Writes the tile's points `m` at `l` (those it stores).
+#[inline(always)]
+fn put_points<const L: usize, const UP: bool>(k: TileAt, m: [[[f32; L]; 4]; 4], l: usize, s: &mut [f32]) {
+    for (p, row) in m.into_iter().enumerate() {
+        for (q, v) in row.into_iter().enumerate() {
+            if stored::<UP>(p, q) {
+                put(s, point::<UP>(k, p, q, l), v);
+            }
+        }
+    }
 }
 
 /// `t` transposed: `out[j][i] = t[i][j]`.
@@ -128,35 +176,60 @@ fn flip<const L: usize, const N: usize, const M: usize>(t: [[[f32; L]; M]; N]) -
     out
 }
 
-/// `V = Bᵀ d B` of one tile: `x` the padded input, position-major.
+/// `Bᵀ P (x0, x1, x2)`: [`bt`] of the up-sampled `(x0, x1, x1, x2)`.
 #[inline(always)]
-pub(super) fn input_tile<const L: usize>(k: TileAt, x: &[f32], v: &mut [f32]) {
+fn bt_up<const L: usize>(x: [[f32; L]; 3]) -> [[f32; L]; 4] {
+    [sub(x[0], x[1]), add(x[1], x[1]), [0.0; L], sub(x[1], x[2])]
+}
+
+/// `Pᵀ B (z0, z1, z2, z3)`, the transpose of [`bt_up`] (`z2` unused).
+#[inline(always)]
+fn b_up<const L: usize>(z: [[f32; L]; 4]) -> [[f32; L]; 3] {
+    [z[0], add(sub(add(z[1], z[1]), z[0]), z[3]), neg(z[3])]
+}
+
+/// `V = Bᵀ d B` of one tile: `x` the padded input, position-major (with
+/// `UP`, the small input's 3×3 patch, up-sampled on the way).
+#[inline(always)]
+pub(super) fn input_tile<const L: usize, const UP: bool>(k: TileAt, x: &[f32], v: &mut [f32]) {
     for l in (0..k.cp).step_by(L) {
         // Down the columns (`cols[j][p]`), then along the rows.
-        let d = flip(pixels::<L>(k, x, l));
-        let cols = [bt(d[0]), bt(d[1]), bt(d[2]), bt(d[3])];
-        let rows = flip(cols);
-        for (p, r) in rows.into_iter().enumerate() {
-            for (q, val) in bt(r).into_iter().enumerate() {
-                put(v, point(k, p, q, l), val);
-            }
-        }
+        let m = if UP {
+            let d = flip(pixels::<L, 3>(k, x, l));
+            let rows = flip([bt_up(d[0]), bt_up(d[1]), bt_up(d[2])]);
+            [bt_up(rows[0]), bt_up(rows[1]), bt_up(rows[2]), bt_up(rows[3])]
+        } else {
+            let d = flip(pixels::<L, 4>(k, x, l));
+            let rows = flip([bt(d[0]), bt(d[1]), bt(d[2]), bt(d[3])]);
+            [bt(rows[0]), bt(rows[1]), bt(rows[2]), bt(rows[3])]
+        };
+        put_points::<L, UP>(k, m, l, v);
     }
 }
 
 /// Adds `B Z Bᵀ` of one tile to the padded, position-major input gradient
 /// `dx`: the transpose of [`input_tile`].
 #[inline(always)]
-pub(super) fn input_grad_tile<const L: usize>(k: TileAt, z: &[f32], dx: &mut [f32]) {
+pub(super) fn input_grad_tile<const L: usize, const UP: bool>(k: TileAt, z: &[f32], dx: &mut [f32]) {
     for l in (0..k.cp).step_by(L) {
-        let zt = flip(points::<L>(k, z, l));
-        let cols = [b(zt[0]), b(zt[1]), b(zt[2]), b(zt[3])];
-        let rows = flip(cols);
-        for (i, r) in rows.into_iter().enumerate() {
-            for (j, val) in b(r).into_iter().enumerate() {
-                let o = (k.at + i * k.wp + j) * k.cp + l;
-                put(dx, o, add(get(dx, o), val));
-            }
+        let zt = flip(points::<L, UP>(k, z, l));
+        if UP {
+            let rows = flip([b_up(zt[0]), b_up(zt[1]), b_up(zt[2]), b_up(zt[3])]);
+            add_pixels(k, [b_up(rows[0]), b_up(rows[1]), b_up(rows[2])], l, dx);
+        } else {
+            let rows = flip([b(zt[0]), b(zt[1]), b(zt[2]), b(zt[3])]);
+            add_pixels(k, [b(rows[0]), b(rows[1]), b(rows[2]), b(rows[3])], l, dx);
+        }
+    }
+}
+
+/// Adds `d[i][j]` to the tile's pixel `(i, j)` at `l`.
+#[inline(always)]
+fn add_pixels<const L: usize, const N: usize>(k: TileAt, d: [[[f32; L]; N]; N], l: usize, dx: &mut [f32]) {
+    for (i, row) in d.into_iter().enumerate() {
+        for (j, val) in row.into_iter().enumerate() {
+            let o = (k.at + i * k.wp + j) * k.cp + l;
+            put(dx, o, add(get(dx, o), val));
         }
     }
 }
@@ -164,8 +237,8 @@ pub(super) fn input_grad_tile<const L: usize>(k: TileAt, z: &[f32], dx: &mut [f3
 /// `Y = Aᵀ M A` of one tile, `[[y00, y01], [y10, y11]]`, from the product
 /// `m` (points of `k.cp` filters).
 #[inline(always)]
-fn output_tile<const L: usize>(k: TileAt, m: &[f32], l: usize) -> [[[f32; L]; 2]; 2] {
-    let mt = flip(points::<L>(k, m, l));
+fn output_tile<const L: usize, const UP: bool>(k: TileAt, m: &[f32], l: usize) -> [[[f32; L]; 2]; 2] {
+    let mt = flip(points::<L, UP>(k, m, l));
     let cols = flip([at(mt[0]), at(mt[1]), at(mt[2]), at(mt[3])]);
     [at(cols[0]), at(cols[1])]
 }
@@ -174,7 +247,7 @@ fn output_tile<const L: usize>(k: TileAt, m: &[f32], l: usize) -> [[[f32; L]; 2]
 /// `pos[i·2 + j]` of the rows `out` (`k.cp` values each; `None`: outside
 /// the image).
 #[inline(always)]
-pub(super) fn output_plain<const L: usize, A: Act>(
+pub(super) fn output_plain<const L: usize, A: Act, const UP: bool>(
     k: TileAt,
     m: &[f32],
     bias: &[f32],
@@ -182,7 +255,7 @@ pub(super) fn output_plain<const L: usize, A: Act>(
     pos: [Option<usize>; 4],
 ) {
     for l in (0..k.cp).step_by(L) {
-        let y = output_tile::<L>(k, m, l);
+        let y = output_tile::<L, UP>(k, m, l);
         let b = get::<L>(bias, l);
         for (q, at) in pos.into_iter().enumerate() {
             if let Some(at) = at {
@@ -201,7 +274,7 @@ pub(super) fn output_plain<const L: usize, A: Act>(
 /// output won, `win[f]` (0, 1 top left and right, 2, 3 bottom: the first
 /// maximum in that order, as `Rows::pool_bias_act` picks it).
 #[inline(always)]
-pub(super) fn output_pooled<const L: usize, A: Act>(
+pub(super) fn output_pooled<const L: usize, A: Act, const UP: bool>(
     k: TileAt,
     m: &[f32],
     bias: &[f32],
@@ -209,7 +282,7 @@ pub(super) fn output_pooled<const L: usize, A: Act>(
     win: &mut [u8],
 ) {
     for l in (0..k.cp).step_by(L) {
-        let y = output_tile::<L>(k, m, l);
+        let y = output_tile::<L, UP>(k, m, l);
         for lane in 0..L {
             let (t0, t1, u0, u1) = (y[0][0][lane], y[0][1][lane], y[1][0][lane], y[1][1][lane]);
             let (mt, it) = if t1 > t0 { (t1, 1u8) } else { (t0, 0u8) };
@@ -224,14 +297,10 @@ pub(super) fn output_pooled<const L: usize, A: Act>(
 /// `Ĝ = A dY Aᵀ` of one tile, written at its points in `ghat`: `dy[i][j]`
 /// is output `(i, j)`'s gradient, `L` filters from `l`.
 #[inline(always)]
-fn grad_tile<const L: usize>(k: TileAt, dy: [[[f32; L]; 2]; 2], l: usize, ghat: &mut [f32]) {
+fn grad_tile<const L: usize, const UP: bool>(k: TileAt, dy: [[[f32; L]; 2]; 2], l: usize, ghat: &mut [f32]) {
     let dt = flip(dy);
     let rows = flip([a(dt[0]), a(dt[1])]);
-    for (p, r) in rows.into_iter().enumerate() {
-        for (q, val) in a(r).into_iter().enumerate() {
-            put(ghat, point(k, p, q, l), val);
-        }
-    }
+    put_points::<L, UP>(k, [a(rows[0]), a(rows[1]), a(rows[2]), a(rows[3])], l, ghat);
 }
 
 /// The gradient before the activation, `g · act'(y)`, of `L` values,
@@ -248,7 +317,7 @@ fn through_act<const L: usize, A: Act>(g: &[f32], y: &[f32], at: usize, db: &mut
 /// output after the activation (`k.cp` filters), `win[f]` the output that
 /// won (the others' gradient is 0); the gradient is added to `db`.
 #[inline(always)]
-pub(super) fn grad_pooled<const L: usize, A: Act>(
+pub(super) fn grad_pooled<const L: usize, A: Act, const UP: bool>(
     k: TileAt,
     (g, y): (&[f32], &[f32]),
     win: &[u8],
@@ -264,7 +333,7 @@ pub(super) fn grad_pooled<const L: usize, A: Act>(
                 dy[q / 2][q % 2][lane] = if w[lane] as usize == q { v[lane] } else { 0.0 };
             }
         }
-        grad_tile::<L>(k, dy, l, ghat);
+        grad_tile::<L, UP>(k, dy, l, ghat);
     }
 }
 
@@ -273,7 +342,7 @@ pub(super) fn grad_pooled<const L: usize, A: Act>(
 /// activation; `None`: outside the image, gradient 0); the gradient is
 /// added to `db`.
 #[inline(always)]
-pub(super) fn grad_plain<const L: usize, A: Act>(
+pub(super) fn grad_plain<const L: usize, A: Act, const UP: bool>(
     k: TileAt,
     (g, y): (&[f32], &[f32]),
     pos: [Option<usize>; 4],
@@ -287,7 +356,7 @@ pub(super) fn grad_plain<const L: usize, A: Act>(
                 dy[q / 2][q % 2] = through_act::<L, A>(g, y, at * k.cp + l, db, l);
             }
         }
-        grad_tile::<L>(k, dy, l, ghat);
+        grad_tile::<L, UP>(k, dy, l, ghat);
     }
 }
 
