@@ -192,6 +192,6 @@ unsafe fn filter_block<const OB: usize>(
 super::lanes::lane_kernels!("avx2,fma", _mm256_setzero_ps, _mm256_fmadd_ps, 8;
     (1, 1), (1, 2), (1, 4), (2, 1), (2, 2));
 
-// The Winograd products: 12 accumulators.
-super::winograd::gemm::tile_gemm_kernels!("avx2,fma", _mm256_setzero_ps, _mm256_fmadd_ps, 8;
+// The channels-last products: 12 accumulators.
+super::products::tile_gemm_kernels!("avx2,fma", _mm256_setzero_ps, _mm256_fmadd_ps, 8;
     (2, 6), (2, 4), (2, 2), (2, 1), (1, 12), (1, 8), (1, 4), (1, 2), (1, 1));

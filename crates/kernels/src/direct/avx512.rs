@@ -217,7 +217,7 @@ unsafe fn filter_block<const OB: usize>(
 super::lanes::lane_kernels!("avx512f,avx2,fma", _mm512_setzero_ps, _mm512_fmadd_ps, 16;
     (1, 1), (1, 2), (1, 4), (1, 8), (2, 1), (2, 2), (2, 4), (3, 1), (3, 2), (4, 1), (4, 2));
 
-// The Winograd products: 24 accumulators.
-super::winograd::gemm::tile_gemm_kernels!("avx512f,avx2,fma", _mm512_setzero_ps, _mm512_fmadd_ps, 16;
+// The channels-last products: 24 accumulators.
+super::products::tile_gemm_kernels!("avx512f,avx2,fma", _mm512_setzero_ps, _mm512_fmadd_ps, 16;
     (4, 6), (4, 4), (4, 2), (4, 1), (3, 8), (3, 4), (3, 2), (3, 1), (2, 12), (2, 8), (2, 4), (2, 2), (2, 1),
     (1, 24), (1, 16), (1, 8), (1, 4), (1, 2), (1, 1));

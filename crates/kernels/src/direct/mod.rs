@@ -42,7 +42,9 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 mod lanes;
+mod layout;
 mod padded;
+mod products;
 pub mod stride2;
 mod upsampled;
 mod winograd;

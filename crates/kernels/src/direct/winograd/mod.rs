@@ -31,12 +31,10 @@
 //! [`Winograd::applies`] says where it runs; see docs/performance.md for the
 //! measurements behind it.
 
-pub(super) mod gemm;
-mod layout;
 mod transform;
 
-use super::Isa;
-use gemm::{gemm, Product};
+use super::products::{gemm, Product};
+use super::{layout, Isa};
 use transform::{point_count, TileAt};
 
 /// One block's convolution in Winograd form: the geometry and the

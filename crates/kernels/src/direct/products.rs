@@ -1,11 +1,12 @@
-//! The matrix products of the Winograd passes: `out (rows, nv vectors) (+)=
+//! The matrix products of the channels-last passes (Winograd's, the
+//! transposed convolutions'): `out (rows, nv vectors) (+)=
 //! a (rows, k) · b (k, nv vectors)`, the columns of `out` and `b` across
 //! the vector lanes and `a` read one value at a time (broadcast), at any
 //! row and column strides. The forward pass reads `a` row-major (tiles ×
 //! channels), the kernel gradient column-major (the same values, channels
 //! × tiles): strides let one kernel serve both without a copy.
 
-use super::super::Isa;
+use super::Isa;
 
 /// One call of a variant's `tile_gemm`: `MR` rows of `NV` vectors.
 #[cfg(target_arch = "x86_64")]
@@ -33,14 +34,14 @@ pub(in crate::direct) struct GemmTile {
 #[cfg(target_arch = "x86_64")]
 macro_rules! tile_gemm_kernels {
     ($features:literal, $zero:ident, $fma:ident, $lanes:literal; $(($v:literal, $r:literal)),*) => {
-        /// See `super::winograd::gemm::gemm`, which checks the lengths and
+        /// See `super::products::gemm`, which checks the lengths and
         /// picks `nv` and `mr` from the pairs this variant has.
         ///
         /// # Safety
         /// The CPU has this variant's features; `t`'s pointers reach every
         /// value its strides, `k`, `nv` and `mr` address.
         #[target_feature(enable = $features)]
-        pub(super) unsafe fn tile_gemm(nv: usize, mr: usize, t: &super::winograd::gemm::GemmTile) {
+        pub(super) unsafe fn tile_gemm(nv: usize, mr: usize, t: &super::products::GemmTile) {
             match (nv, mr) {
                 $(($v, $r) => gemm_block::<$v, $r>(t),)*
                 _ => unreachable!("winograd gemm: no kernel for {nv} vectors × {mr} rows"),
@@ -49,7 +50,7 @@ macro_rules! tile_gemm_kernels {
 
         /// `MR` rows of `NV` vectors of `out`.
         #[target_feature(enable = $features)]
-        unsafe fn gemm_block<const NV: usize, const MR: usize>(t: &super::winograd::gemm::GemmTile) {
+        unsafe fn gemm_block<const NV: usize, const MR: usize>(t: &super::products::GemmTile) {
             let mut acc = [[$zero(); NV]; MR];
             if t.add {
                 for (i, row) in acc.iter_mut().enumerate() {
@@ -87,7 +88,7 @@ pub(in crate::direct) use tile_gemm_kernels;
 /// One matrix product: `out[i][j] (+)= Σ_k a[i·a_row + k·a_k] · b[k·b_k +
 /// j]` for `i < rows`, `j < nv·lanes`, `k < k`.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Product {
+pub(crate) struct Product {
     pub rows: usize,
     pub k: usize,
     /// Vectors per row of `out` and `b`.
@@ -125,7 +126,7 @@ fn widest(isa: Isa) -> usize {
 // Elsewhere than x86-64 no variant exists (`on_cpu` is false, the assert
 // stops the call).
 #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
-pub(super) fn gemm(isa: Isa, p: &Product, a: &[f32], b: &[f32], out: &mut [f32]) {
+pub(crate) fn gemm(isa: Isa, p: &Product, a: &[f32], b: &[f32], out: &mut [f32]) {
     let lanes = isa.lanes();
     let last = |rows: usize, row: usize, cols: usize, col: usize| {
         if rows == 0 || cols == 0 {
@@ -169,8 +170,8 @@ pub(super) fn gemm(isa: Isa, p: &Product, a: &[f32], b: &[f32], out: &mut [f32])
                 // all inside the slices (asserted above).
                 unsafe {
                     match isa {
-                        Isa::Avx2 => super::super::avx2::tile_gemm(nv, mr, &tile),
-                        Isa::Avx512 => super::super::avx512::tile_gemm(nv, mr, &tile),
+                        Isa::Avx2 => super::avx2::tile_gemm(nv, mr, &tile),
+                        Isa::Avx512 => super::avx512::tile_gemm(nv, mr, &tile),
                     }
                 }
             }

@@ -1,9 +1,9 @@
 //! The copies between candle's channel-major planes `(c, h·w)` and the
-//! position-major rows `(h·w, cp)` the Winograd transforms read: a blocked
+//! position-major rows `(h·w, cp)` the channels-last passes read: a blocked
 //! transpose, 8×8 values at a time in AVX2 registers.
 
 /// `dst[j·ds + i] = src[i·ss + j]` for `i < rows`, `j < cols`.
-pub(super) fn transpose(src: &[f32], ss: usize, (rows, cols): (usize, usize), dst: &mut [f32], ds: usize) {
+pub(crate) fn transpose(src: &[f32], ss: usize, (rows, cols): (usize, usize), dst: &mut [f32], ds: usize) {
     if rows == 0 || cols == 0 {
         return;
     }
@@ -53,7 +53,7 @@ unsafe fn transpose_avx2(src: &[f32], ss: usize, (rows, cols): (usize, usize), d
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn block8(s: *const f32, ss: usize, d: *mut f32, ds: usize) {
-    use super::super::avx2::{load, store};
+    use super::avx2::{load, store};
     use std::arch::x86_64::{_mm256_permute2f128_ps as lanes, _mm256_shuffle_ps as shuffle};
     use std::arch::x86_64::{_mm256_unpackhi_ps as hi, _mm256_unpacklo_ps as lo};
     let r: [_; 8] = std::array::from_fn(|k| load(s.wrapping_add(k * ss)));
