@@ -155,7 +155,7 @@ pub(super) struct ConvTranspose2dOp {
 }
 
 impl ConvTranspose2dOp {
-    fn out_side(&self, side: usize, k: usize) -> candle_core::Result<usize> {
+    pub(super) fn out_side(&self, side: usize, k: usize) -> candle_core::Result<usize> {
         let full = (side - 1) * self.stride + k + self.output_padding;
         if full < 2 * self.padding + 1 {
             candle_core::bail!("conv_transpose2d: padding {} leaves no output", self.padding);

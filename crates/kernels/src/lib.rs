@@ -39,7 +39,7 @@ mod rows;
 pub use block::{block_applies, conv_block, conv_block_with, BlockConv};
 pub use conv::{conv2d, conv_transpose2d};
 pub use dense::dense;
-pub use fused::{conv2d_bias_act, conv_transpose2d_bias_act};
+pub use fused::{conv2d_bias_act, conv_transpose2d_bias_act, conv_transpose2d_bias_act_with};
 pub use gemm::{
     conv_backward_data, conv_backward_data_gemm, conv_backward_filter, conv_backward_filter_gemm, conv_forward,
     conv_forward_gemm,

@@ -1,15 +1,19 @@
 //! Milliseconds per pass of each convolution block of the conv and
 //! up-sampling models at a batch of 128 (`[UpSampling2D] → Conv2D → bias
-//! → activation → [MaxPooling2D]` as one op): forward, and backward (the
-//! kernel, bias and input gradients), with the block's convolution in
-//! Winograd form where it applies and on the direct kernels only, for every
-//! direct variant this CPU has; medians of `ROUNDS` runs.
+//! → activation → [MaxPooling2D]` as one op) and of the conv model's
+//! transposed layers (with their bias and activation): forward, and
+//! backward (the kernel, bias and input gradients), each on its
+//! channels-last path where one applies (Winograd's form for the blocks)
+//! and without it (the direct kernels; for the transposed layers the
+//! stride-2 kernels or the gemm path), for every direct variant this CPU
+//! has; medians of `ROUNDS` runs.
 //!
 //! ```text
 //! MALLOC_MMAP_THRESHOLD_=4000000000 MALLOC_TRIM_THRESHOLD_=4000000000 \
 //!   cargo run --release -p autoencoders-tools --no-default-features --example block_paths -- [ROUNDS]
 //! ```
-//! The two glibc settings keep freed buffers in the process: the blocks
+//! With `NAME`, only the layers whose name contains it run (`transposed`,
+//! `upconv`, `14×14`, …). The two glibc settings keep freed buffers in the process: the blocks
 //! here change sizes every few calls, which defeats glibc's adaptive
 //! thresholds, and returning and refetching the memory (page faults, and
 //! TLB flushes on the other cores) then costs more than the backward pass
@@ -73,39 +77,83 @@ fn median_ms(rounds: usize, mut run: impl FnMut()) -> f64 {
     times[rounds / 2]
 }
 
-/// Forward and backward milliseconds of `b` run as `conv` says.
-fn passes(b: &Block, isa: Isa, conv: BlockConv, rounds: usize) -> candle_core::Result<[f64; 2]> {
+/// One transposed layer of the conv model: its name, input `(cin, side)`,
+/// output channels, padding and output padding, activation.
+struct Transposed {
+    name: &'static str,
+    cin: usize,
+    side: usize,
+    cout: usize,
+    padding: usize,
+    output_padding: usize,
+    act: FusedAct,
+}
+
+fn transposed() -> Vec<Transposed> {
+    let t = |name, (cin, side, cout), (padding, output_padding), act| Transposed {
+        name,
+        cin,
+        side,
+        cout,
+        padding,
+        output_padding,
+        act,
+    };
+    vec![
+        t("transposed 64→32, 3×3→7×7", (64, 3, 32), (0, 0), FusedAct::Relu),
+        t("transposed 32→16, 7×7→14×14", (32, 7, 16), (1, 1), FusedAct::Relu),
+        t("transposed 16→1, 14×14→28×28", (16, 14, 1), (1, 1), FusedAct::Sigmoid),
+    ]
+}
+
+/// Forward and backward milliseconds of `layer(x, kernel, bias)`, whose
+/// input is `(128, c, side, side)` and kernel `kdims`.
+fn time_layer(
+    (c, side, dx): (usize, usize, bool),
+    kdims: (usize, usize, usize, usize),
+    f: usize,
+    rounds: usize,
+    layer: impl Fn(&Tensor, &Tensor, &Tensor) -> candle_core::Result<Tensor>,
+) -> candle_core::Result<[f64; 2]> {
     let dev = Device::Cpu;
-    let x = Tensor::randn(0f32, 1f32, (128, b.c, b.side, b.side), &dev)?;
-    let x = if b.dx {
+    let x = Tensor::randn(0f32, 1f32, (128, c, side, side), &dev)?;
+    let x = if dx {
         Var::from_tensor(&x)?.as_tensor().clone()
     } else {
         x
     };
-    let k = Var::from_tensor(&(Tensor::randn(0f32, 1f32, (b.f, b.c, 3, 3), &dev)? * 0.1)?)?;
-    let bias = Var::from_tensor(&Tensor::zeros(b.f, candle_core::DType::F32, &dev)?)?;
-    let block = || {
-        kernels::conv_block_with(
-            isa,
-            conv,
-            &x,
-            k.as_tensor(),
-            bias.as_tensor(),
-            b.upsample,
-            b.pool,
-            b.act,
-        )
-    };
-    let y = block()?;
-    let weights = Tensor::randn(0f32, 1f32, y.dims(), &dev)?;
+    let k = Var::from_tensor(&(Tensor::randn(0f32, 1f32, kdims, &dev)? * 0.1)?)?;
+    let bias = Var::from_tensor(&Tensor::zeros(f, candle_core::DType::F32, &dev)?)?;
+    let run = || layer(&x, k.as_tensor(), bias.as_tensor());
+    let weights = Tensor::randn(0f32, 1f32, run()?.dims(), &dev)?;
     let forward = median_ms(rounds, || {
-        std::hint::black_box(block().expect("the block runs"));
+        std::hint::black_box(run().expect("the layer runs"));
     });
     let both = median_ms(rounds, || {
-        let loss = (block().expect("the block runs") * &weights).and_then(|t| t.sum_all());
+        let loss = (run().expect("the layer runs") * &weights).and_then(|t| t.sum_all());
         std::hint::black_box(loss.and_then(|l| l.backward()).expect("the backward pass runs"));
     });
     Ok([forward, both - forward])
+}
+
+/// Forward and backward milliseconds of `b` run as `conv` says.
+fn passes(b: &Block, isa: Isa, conv: BlockConv, rounds: usize) -> candle_core::Result<[f64; 2]> {
+    time_layer((b.c, b.side, b.dx), (b.f, b.c, 3, 3), b.f, rounds, |x, k, bias| {
+        kernels::conv_block_with(isa, conv, x, k, bias, b.upsample, b.pool, b.act)
+    })
+}
+
+/// Forward and backward milliseconds of `t`, on its channels-last path
+/// with `isa`, or without it for `None`.
+fn transposed_passes(t: &Transposed, isa: Option<Isa>, rounds: usize) -> candle_core::Result<[f64; 2]> {
+    let how = (2, t.padding, t.output_padding);
+    time_layer(
+        (t.cin, t.side, true),
+        (t.cin, t.cout, 3, 3),
+        t.cout,
+        rounds,
+        |x, k, bias| kernels::conv_transpose2d_bias_act_with(isa, x, k, bias, how, t.act),
+    )
 }
 
 fn main() -> candle_core::Result<()> {
@@ -124,18 +172,26 @@ fn main() -> candle_core::Result<()> {
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("batch 128; {cpus} logical CPUs; medians of {rounds} runs, ms");
-    println!("| block | variant | direct: forward | backward | Winograd where it applies: forward | backward |");
+    println!("| layer | variant | direct: forward | backward | channels-last where it applies: forward | backward |");
     println!("|---|---|---|---|---|---|");
-    for b in blocks() {
+    let only = std::env::args().nth(2).unwrap_or_default();
+    for b in blocks().into_iter().filter(|b| b.name.contains(&only)) {
         for isa in Isa::available() {
             let [df, db] = passes(&b, isa, BlockConv::Direct, rounds)?;
             let [wf, wb] = passes(&b, isa, BlockConv::Fastest, rounds)?;
-            println!(
-                "| {} | {} | {df:.2} | {db:.2} | {wf:.2} | {wb:.2} |",
-                b.name,
-                isa.name()
-            );
+            row(b.name, isa, [df, db, wf, wb]);
+        }
+    }
+    for t in transposed().into_iter().filter(|t| t.name.contains(&only)) {
+        for isa in Isa::available() {
+            let [df, db] = transposed_passes(&t, None, rounds)?;
+            let [wf, wb] = transposed_passes(&t, Some(isa), rounds)?;
+            row(t.name, isa, [df, db, wf, wb]);
         }
     }
     Ok(())
+}
+
+fn row(name: &str, isa: Isa, [df, db, wf, wb]: [f64; 4]) {
+    println!("| {name} | {} | {df:.2} | {db:.2} | {wf:.2} | {wb:.2} |", isa.name());
 }

@@ -13,8 +13,8 @@
 
 use super::direct::Winograd;
 use super::direct::{
-    self, conv_image, dw8_len, filter_image, flip, pack, reduce_lanes, sum_partials, Isa, LaneGradient, Padded,
-    UpsampledConv, UpsampledGrad,
+    self, conv_image, dw8_len, filter_image, flip, pack, per_thread, reduce_lanes, sum_partials, Isa, LaneGradient,
+    Padded, UpsampledConv, UpsampledGrad,
 };
 use super::rows::Rows;
 use super::{dims4, f32_slice, FusedAct};
@@ -332,31 +332,6 @@ fn block_backward(
     });
     let (dks, dbs): (Vec<_>, Vec<_>) = partials.into_iter().unzip();
     (dx, sum_partials(dks, d.f * d.c * 9), sum_partials(dbs, d.f))
-}
-
-/// Splits a batch of `n` images among the threads: `work(images, dx)` runs
-/// once per thread on a run of images, with that run's share of the input
-/// gradient (`in_len` values per image) when `need_dx`. Returns the input
-/// gradient and each run's result, in order.
-fn per_thread<T: Send>(
-    n: usize,
-    in_len: usize,
-    need_dx: bool,
-    work: impl Fn(std::ops::Range<usize>, Option<&mut [f32]>) -> T + Sync,
-) -> (Option<Vec<f32>>, Vec<T>) {
-    let per = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
-    let mut dx = if need_dx { vec![0f32; n * in_len] } else { Vec::new() };
-    let shares: Vec<Option<&mut [f32]>> = if need_dx {
-        dx.chunks_mut(per * in_len).map(Some).collect()
-    } else {
-        (0..n.div_ceil(per)).map(|_| None).collect()
-    };
-    let results = shares
-        .into_par_iter()
-        .enumerate()
-        .map(|(part, share)| work(part * per..((part + 1) * per).min(n), share))
-        .collect();
-    (need_dx.then_some(dx), results)
 }
 
 /// One thread's sums for a block's kernel gradient: a [`LaneGradient`]

@@ -2,8 +2,8 @@
 //! (see `direct::Winograd`), the images split among threads as in the
 //! direct path.
 
-use super::{per_thread, Dims};
-use crate::direct::sum_partials;
+use super::Dims;
+use crate::direct::{per_thread, sum_partials};
 use crate::direct::{Isa, Winograd, WinogradBackward, WinogradForward};
 use crate::FusedAct;
 use rayon::prelude::*;

@@ -46,11 +46,13 @@ mod layout;
 mod padded;
 mod products;
 pub mod stride2;
+mod transposed;
 mod upsampled;
 mod winograd;
 
 pub(crate) use lanes::LaneGradient;
 pub(crate) use padded::Padded;
+pub(crate) use transposed::{Backward as TransposedBackward, Forward as TransposedForward, Transposed};
 pub(crate) use upsampled::{UpsampledConv, UpsampledGrad};
 pub(crate) use winograd::{Backward as WinogradBackward, Forward as WinogradForward, Winograd};
 
@@ -498,6 +500,31 @@ pub(super) fn filter_batch(
         })
         .collect();
     sum_partials(partials, f * c * 9)
+}
+
+/// Splits a batch of `n` images among the threads: `work(images, dx)` runs
+/// once per thread on a run of images, with that run's share of the input
+/// gradient (`in_len` values per image) when `need_dx`. Returns the input
+/// gradient and each run's result, in order.
+pub(crate) fn per_thread<T: Send>(
+    n: usize,
+    in_len: usize,
+    need_dx: bool,
+    work: impl Fn(std::ops::Range<usize>, Option<&mut [f32]>) -> T + Sync,
+) -> (Option<Vec<f32>>, Vec<T>) {
+    let per = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let mut dx = if need_dx { vec![0f32; n * in_len] } else { Vec::new() };
+    let shares: Vec<Option<&mut [f32]>> = if need_dx {
+        dx.chunks_mut(per * in_len).map(Some).collect()
+    } else {
+        (0..n.div_ceil(per)).map(|_| None).collect()
+    };
+    let results = shares
+        .into_par_iter()
+        .enumerate()
+        .map(|(part, share)| work(part * per..((part + 1) * per).min(n), share))
+        .collect();
+    (need_dx.then_some(dx), results)
 }
 
 /// The element-wise sum of per-thread partial results.

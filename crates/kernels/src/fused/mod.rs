@@ -2,11 +2,14 @@
 //! candle op, and the per-channel sum its bias gradient needs.
 
 use super::conv::{Conv2dOp, ConvBackwardData, ConvBackwardFilter, ConvTranspose2dOp};
+use super::direct::{self, Isa};
 use super::gemm::conv_forward_and_filter;
 use super::rows::Rows;
 use super::{dims4, f32_slice, FusedAct, Geometry};
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Storage, Tensor};
 use rayon::prelude::*;
+
+mod transposed;
 
 /// `act(conv(x, kernel) + bias)` (or with a transposed convolution) in one
 /// op: the bias and activation are applied while each image's output is
@@ -18,7 +21,12 @@ struct ConvBiasActOp {
     /// `Some(output_padding)` for a transposed convolution.
     transpose: Option<usize>,
     act: FusedAct,
+    /// The variant a transposed convolution's channels-last path runs on
+    /// (see `direct::Transposed`), if it may.
+    isa: Option<Isa>,
 }
+
+type Gradients = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
 
 impl candle_core::CustomOp3 for ConvBiasActOp {
     fn name(&self) -> &'static str {
@@ -34,6 +42,22 @@ impl candle_core::CustomOp3 for ConvBiasActOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
+        if let Some(output_padding) = self.transpose {
+            let kernel = f32_slice(s2, l2, "conv_transpose2d kernel")?;
+            let how = (self.stride, self.padding, output_padding);
+            if let Some((t, sizes)) = transposed::plan(self.isa, how, l1, l2, kernel)? {
+                let bias = f32_slice(s3, l3, "conv_transpose2d bias")?;
+                if bias.len() != sizes.cout {
+                    candle_core::bail!("conv_transpose2d: {} biases for {} channels", bias.len(), sizes.cout);
+                }
+                let x = f32_slice(s1, l1, "conv_transpose2d input")?;
+                let y = transposed::forward(&t, &sizes, self.act, x, bias);
+                return Ok((
+                    CpuStorage::F32(y),
+                    Shape::from((sizes.n, sizes.cout, sizes.ho, sizes.wo)),
+                ));
+            }
+        }
         let (storage, shape) = match self.transpose {
             None => Conv2dOp {
                 stride: self.stride,
@@ -75,7 +99,12 @@ impl candle_core::CustomOp3 for ConvBiasActOp {
         _bias: &Tensor,
         res: &Tensor,
         grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    ) -> candle_core::Result<Gradients> {
+        if let Some(output_padding) = self.transpose {
+            if let Some(grads) = self.channels_last_bwd(x, kernel, res, grad, output_padding)? {
+                return Ok(grads);
+            }
+        }
         // Gradient before the activation, then the bias and convolution parts.
         let pre = res
             .contiguous()?
@@ -141,6 +170,56 @@ impl candle_core::CustomOp3 for ConvBiasActOp {
     }
 }
 
+impl ConvBiasActOp {
+    /// The gradients of a transposed convolution on its channels-last path,
+    /// where that path runs (`None` elsewhere).
+    fn channels_last_bwd(
+        &self,
+        x: &Tensor,
+        kernel: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+        output_padding: usize,
+    ) -> candle_core::Result<Option<Gradients>> {
+        let (x, kernel, res, grad) = (
+            x.contiguous()?,
+            kernel.contiguous()?,
+            res.contiguous()?,
+            grad.contiguous()?,
+        );
+        let need_dx = x.track_op();
+        let (xs, xl) = x.storage_and_layout();
+        let (ks, kl) = kernel.storage_and_layout();
+        let (rs, rl) = res.storage_and_layout();
+        let (gs, gl) = grad.storage_and_layout();
+        let (xc, kc, rc, gc) = match (&*xs, &*ks, &*rs, &*gs) {
+            (Storage::Cpu(a), Storage::Cpu(b), Storage::Cpu(c), Storage::Cpu(e)) => (a, b, c, e),
+            _ => candle_core::bail!("conv_transpose2d backward: CPU tensors only"),
+        };
+        let kv = f32_slice(kc, kl, "conv_transpose2d kernel")?;
+        let how = (self.stride, self.padding, output_padding);
+        let Some((t, s)) = transposed::plan(self.isa, how, xl, kl, kv)? else {
+            return Ok(None);
+        };
+        let (dx, dk, db) = transposed::backward(
+            &t,
+            &s,
+            self.act,
+            f32_slice(xc, xl, "conv_transpose2d input")?,
+            f32_slice(rc, rl, "conv_transpose2d output")?,
+            f32_slice(gc, gl, "conv_transpose2d gradient")?,
+            need_dx,
+        );
+        let dev = candle_core::Device::Cpu;
+        let dx = match dx {
+            Some(v) => Some(Tensor::from_vec(v, (s.n, s.cin, s.h, s.w), &dev)?),
+            None => None,
+        };
+        let dk = Tensor::from_vec(dk, (s.cin, s.cout, 3, 3), &dev)?;
+        Ok(Some((dx, Some(dk), Some(Tensor::from_vec(db, s.cout, &dev)?))))
+    }
+}
+
 /// `grad · act'(y)` from the activation's output `y`.
 #[derive(Debug, Clone, Copy)]
 struct ActBackward {
@@ -191,12 +270,15 @@ pub fn conv2d_bias_act(
             padding,
             transpose: None,
             act,
+            isa: None,
         },
     )
 }
 
 /// `act(conv_transpose2d(x, kernel) + bias)`: `(n, c_in, h, w)`, kernel
-/// `(c_in, c_out, k, k)`, bias `(c_out,)`.
+/// `(c_in, c_out, k, k)`, bias `(c_out,)`. With the direct kernels, a 3×3
+/// stride-2 layer of 8 channels or more in and out runs channels-last
+/// (`direct::Transposed`).
 pub fn conv_transpose2d_bias_act(
     xs: &Tensor,
     kernel: &Tensor,
@@ -206,6 +288,28 @@ pub fn conv_transpose2d_bias_act(
     output_padding: usize,
     act: FusedAct,
 ) -> candle_core::Result<Tensor> {
+    let how = (stride, padding, output_padding);
+    conv_transpose2d_bias_act_with(direct::active(), xs, kernel, bias, how, act)
+}
+
+/// [`conv_transpose2d_bias_act`] with `(stride, padding, output_padding)`,
+/// its channels-last path on the variant `isa` (which the CPU must have),
+/// or, with `None`, without it (to compare the two).
+pub fn conv_transpose2d_bias_act_with(
+    isa: Option<Isa>,
+    xs: &Tensor,
+    kernel: &Tensor,
+    bias: &Tensor,
+    (stride, padding, output_padding): (usize, usize, usize),
+    act: FusedAct,
+) -> candle_core::Result<Tensor> {
+    if let Some(isa) = isa.filter(|i| !i.on_cpu()) {
+        candle_core::bail!(
+            "conv_transpose2d: this CPU lacks {} (it has {:?})",
+            isa.name(),
+            Isa::available()
+        );
+    }
     if output_padding >= stride.max(1) {
         candle_core::bail!(
             "conv_transpose2d: output_padding {output_padding} must be smaller than the stride {stride}"
@@ -219,6 +323,7 @@ pub fn conv_transpose2d_bias_act(
             padding,
             transpose: Some(output_padding),
             act,
+            isa,
         },
     )
 }
