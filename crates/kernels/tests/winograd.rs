@@ -23,6 +23,11 @@ fn shapes(r: &mut Lcg, count: usize) -> Vec<Case> {
         (2, 32, 32, 14, 14, 1, 2),
         (2, 32, 32, 7, 7, 1, 1),
         (2, 32, 32, 7, 7, 2, 1),
+        // Enough images for whole groups of stacked tiles, split between
+        // threads, and short last groups.
+        (7, 16, 24, 7, 7, 1, 2),
+        (9, 8, 8, 5, 6, 1, 1),
+        (6, 12, 16, 3, 4, 2, 1),
     ];
     while all.len() < count {
         let (n, c, f) = (1 + r.next(3), 8 + r.next(30), 8 + r.next(60));

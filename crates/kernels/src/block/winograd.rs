@@ -16,30 +16,33 @@ pub(super) fn plan(d: &Dims, isa: Isa, upsample: usize, pool: usize, kernel: &[f
 
 /// The output `(n, f, ho, wo)` and, with pooling, each window's winner.
 pub(super) fn forward(d: &Dims, wg: &Winograd, act: FusedAct, x: &[f32], bias: &[f32]) -> (Vec<f32>, Vec<u8>) {
-    let (in_len, out_len) = (d.c * d.hi * d.wi, d.f * d.ho * d.wo);
+    let ((in_len, out_len), group) = (wg.image_lens(), wg.group());
     let mut padded = bias.to_vec();
     padded.resize(wg.filters_padded(), 0.0);
     let mut y = vec![0f32; d.n * out_len];
     let pooled = d.ho * d.wo != d.h * d.w;
     let mut winners = vec![0u8; if pooled { d.n * out_len } else { 0 }];
-    let run = |b: &mut _, img: usize, yi: &mut [f32], wi: &mut [u8]| {
+    let run = |b: &mut _, first: usize, ys: &mut [f32], ws: &mut [u8]| {
+        let count = ys.len() / out_len;
         let job = WinogradForward {
-            xi: &x[img * in_len..(img + 1) * in_len],
+            count,
+            xs: &x[first * in_len..(first + count) * in_len],
             bias: &padded,
-            yi,
-            wi,
+            ys,
+            ws,
         };
         wg.forward(act, b, job);
     };
+    let chunk = group * out_len;
     if pooled {
-        y.par_chunks_mut(out_len)
-            .zip(winners.par_chunks_mut(out_len))
+        y.par_chunks_mut(chunk)
+            .zip(winners.par_chunks_mut(chunk))
             .enumerate()
-            .for_each_init(|| wg.buffers(), |b, (img, (yi, wi))| run(b, img, yi, wi));
+            .for_each_init(|| wg.buffers(), |b, (i, (ys, ws))| run(b, i * group, ys, ws));
     } else {
-        y.par_chunks_mut(out_len)
+        y.par_chunks_mut(chunk)
             .enumerate()
-            .for_each_init(|| wg.buffers(), |b, (img, yi)| run(b, img, yi, &mut []));
+            .for_each_init(|| wg.buffers(), |b, (i, ys)| run(b, i * group, ys, &mut []));
     }
     (y, winners)
 }
@@ -57,23 +60,24 @@ pub(super) fn backward(
     winners: &[u8],
     need_dx: bool,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
-    let (in_len, out_len) = (d.c * d.hi * d.wi, d.f * d.ho * d.wo);
+    let ((in_len, out_len), group) = (wg.image_lens(), wg.group());
     let (dx, partials) = per_thread(d.n, in_len, need_dx, |images, mut dx_part| {
         let (mut sums, mut db, mut b) = (vec![0f32; wg.sums_len()], vec![0f32; wg.filters_padded()], wg.buffers());
         let first = images.start;
-        for img in images {
-            let out = img * out_len..(img + 1) * out_len;
-            let local = img - first;
+        for start in images.clone().step_by(group) {
+            let count = group.min(images.end - start);
+            let (out, local) = (start * out_len..(start + count) * out_len, start - first);
             let job = WinogradBackward {
-                xi: &x[img * in_len..(img + 1) * in_len],
-                ri: &res[out.clone()],
-                gi: &grad[out.clone()],
-                wi: if winners.is_empty() { &[] } else { &winners[out] },
+                count,
+                xs: &x[start * in_len..(start + count) * in_len],
+                rs: &res[out.clone()],
+                gs: &grad[out.clone()],
+                ws: if winners.is_empty() { &[] } else { &winners[out] },
                 sums: &mut sums,
                 db: &mut db,
-                dxi: dx_part
+                dxs: dx_part
                     .as_deref_mut()
-                    .map(|p| &mut p[local * in_len..(local + 1) * in_len]),
+                    .map(|p| &mut p[local * in_len..(local + count) * in_len]),
             };
             wg.backward(act, &mut b, job);
         }

@@ -62,6 +62,8 @@ pub(crate) struct Winograd {
     step: usize,
     /// Positions per row of the padded grid, `step·tw + 2`.
     wp: usize,
+    /// Images whose tiles one product stacks (see [`Winograd::group`]).
+    group: usize,
     /// The kernel's points `U`, `(points, c, fp)`, and transposed,
     /// `(points, f, cp)`.
     u: Vec<f32>,
@@ -139,6 +141,7 @@ impl Winograd {
             tw,
             step,
             wp: step * tw + 2,
+            group: 48usize.div_ceil((th * tw).max(1)).clamp(1, 8),
             u,
             ut,
         }
@@ -181,19 +184,33 @@ impl Winograd {
         point_count(self.up)
     }
 
+    /// Tiles per image.
     #[inline(always)]
     fn tiles(&self) -> usize {
         self.th * self.tw
     }
 
-    /// Where tile `t` sits, with `per` values per position and point.
+    /// Images per group: enough for about 48 tiles (a product over fewer
+    /// rows spends much of its time loading and storing its sums), at most 8.
+    pub fn group(&self) -> usize {
+        self.group
+    }
+
+    /// Tiles per point in the buffers: a whole group's.
     #[inline(always)]
-    fn tile(&self, t: usize, per: usize) -> TileAt {
+    fn stacked(&self) -> usize {
+        self.group * self.tiles()
+    }
+
+    /// Where tile `t` of the group's image `g` sits, with `per` values per
+    /// position and point.
+    #[inline(always)]
+    fn tile(&self, g: usize, t: usize, per: usize) -> TileAt {
         TileAt {
             at: self.step * ((t / self.tw) * self.wp + t % self.tw),
             wp: self.wp,
-            t,
-            tiles: self.tiles(),
+            t: g * self.tiles() + t,
+            tiles: self.stacked(),
             cp: per,
         }
     }
@@ -202,8 +219,8 @@ impl Winograd {
     /// channels and filters stay zero).
     pub fn buffers(&self) -> Buffers {
         let grid = (self.step * self.th + 2) * self.wp * self.cp;
-        let (tiles, points) = (self.tiles(), self.points());
-        let rows = if self.pool { tiles } else { self.h * self.w };
+        let (tiles, points) = (self.stacked(), self.points());
+        let rows = if self.pool { self.tiles() } else { self.h * self.w };
         Buffers {
             x: vec![0f32; grid],
             flat: vec![0f32; self.hi * self.wi * self.cp],
@@ -228,9 +245,10 @@ impl Winograd {
         self.points() * self.c * self.fp
     }
 
-    /// The input `xi (c, hi, wi)` into the padded grid, and its points `V`.
+    /// The input `xi (c, hi, wi)` of the group's image `g` into the padded
+    /// grid, and its points `V`.
     #[inline(always)]
-    fn input_points<const L: usize, const UP: bool>(&self, xi: &[f32], b: &mut Buffers) {
+    fn input_points<const L: usize, const UP: bool>(&self, xi: &[f32], g: usize, b: &mut Buffers) {
         let (hw, cp) = (self.hi * self.wi, self.cp);
         layout::transpose(xi, hw, (self.c, hw), &mut b.flat, cp);
         let rows = self.hi.min(self.step * self.th + 1);
@@ -240,7 +258,7 @@ impl Winograd {
             b.x[at..at + cols * cp].copy_from_slice(&b.flat[r * self.wi * cp..][..cols * cp]);
         }
         for t in 0..self.tiles() {
-            transform::input_tile::<L, UP>(self.tile(t, cp), &b.x, &mut b.v);
+            transform::input_tile::<L, UP>(self.tile(g, t, cp), &b.x, &mut b.v);
         }
     }
 

@@ -283,13 +283,24 @@ pub(super) fn output_pooled<const L: usize, A: Act, const UP: bool>(
 ) {
     for l in (0..k.cp).step_by(L) {
         let y = output_tile::<L, UP>(k, m, l);
+        // Lane by lane in simple loops, so that each is one vector op.
+        let (mut best, mut won) = ([0f32; L], [0u32; L]);
         for lane in 0..L {
-            let (t0, t1, u0, u1) = (y[0][0][lane], y[0][1][lane], y[1][0][lane], y[1][1][lane]);
-            let (mt, it) = if t1 > t0 { (t1, 1u8) } else { (t0, 0u8) };
-            let (mu, iu) = if u1 > u0 { (u1, 3u8) } else { (u0, 2u8) };
-            let (best, i) = if mu > mt { (mu, iu) } else { (mt, it) };
-            out[l + lane] = A::apply(best + bias[l + lane]);
-            win[l + lane] = i;
+            let right = y[0][1][lane] > y[0][0][lane];
+            best[lane] = if right { y[0][1][lane] } else { y[0][0][lane] };
+            won[lane] = right as u32;
+        }
+        for lane in 0..L {
+            let right = y[1][1][lane] > y[1][0][lane];
+            let bottom = if right { y[1][1][lane] } else { y[1][0][lane] };
+            let below = bottom > best[lane];
+            best[lane] = if below { bottom } else { best[lane] };
+            won[lane] = if below { 2 + right as u32 } else { won[lane] };
+        }
+        let b = get::<L>(bias, l);
+        put::<L>(out, l, std::array::from_fn(|lane| A::apply(best[lane] + b[lane])));
+        for (w, &i) in win[l..l + L].iter_mut().zip(&won) {
+            *w = i as u8;
         }
     }
 }
