@@ -16,7 +16,11 @@
 //! element-wise ops (`CANDLE_BARRIER_POOL_SPIN_LIMIT=0`, unless set), before
 //! candle's pool starts: on a laptop's few cores a spinning worker takes a
 //! core from the crate's own multi-threaded ops (a fifth of all CPU time in
-//! a profile of the deep dense model).
+//! a profile of the deep dense model). On the main thread (where training
+//! and a notebook's cells run) it also makes that thread one of the
+//! kernels' workers (`kernels::adopt_main_thread`), so that an op's
+//! parallel loop does not put it to sleep and wake it again: a fifth of the
+//! deep dense model's step.
 
 use super::mode::Mode;
 use crate::kernels::{direct::Isa, CpuOps};
@@ -88,6 +92,8 @@ pub fn settings() -> &'static Settings {
         }
         let s = Settings::from_lookup(|name| std::env::var(name).ok());
         crate::kernels::choose(s.cpu_ops);
+        // Before any op has started rayon's pool, as above.
+        crate::kernels::adopt_main_thread();
         s
     })
 }

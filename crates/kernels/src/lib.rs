@@ -77,6 +77,27 @@ pub fn chosen() -> CpuOps {
     *CHOSEN.get_or_init(|| CpuOps::Auto)
 }
 
+/// Makes the calling thread worker 0 of the kernels' thread pool (rayon's
+/// global pool, a thread per core), if it is the process's main thread
+/// and the pool has not started yet. Returns whether it did.
+///
+/// Every op splits its images among the pool's threads. Called from a
+/// thread outside the pool, each such split is sent to the pool while the
+/// caller sleeps, and wakes it again when done: a few hundred of these a
+/// training step, each a round trip through the kernel's scheduler. From
+/// inside the pool the caller takes a share of the work itself and the
+/// other workers take theirs from it. Training runs on the main thread
+/// (a notebook's cells do too, in evcxr's runtime), which never leaves
+/// the pool, so this is done once; elsewhere (test threads) the pool is
+/// left as rayon makes it.
+pub fn adopt_main_thread() -> bool {
+    std::thread::current().name() == Some("main")
+        && rayon::ThreadPoolBuilder::new()
+            .use_current_thread()
+            .build_global()
+            .is_ok()
+}
+
 /// True when the layers should use these ops: `f32` on the CPU, unless
 /// [`CpuOps::Candle`] was chosen.
 pub fn enabled(xs: &Tensor) -> bool {
