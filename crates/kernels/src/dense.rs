@@ -58,7 +58,7 @@ impl candle_core::CustomOp3 for DenseOp {
             f32_slice(s2, l2, "dense weight")?,
             f32_slice(s3, l3, "dense bias")?,
         );
-        let mut y = vec![0f32; n * m];
+        let mut y = crate::zeros(n * m);
         let per = rows_per_task(n);
         let act = self.act;
         y.par_chunks_mut(per * m).enumerate().for_each(|(t, yc)| {
@@ -123,7 +123,7 @@ impl candle_core::CustomOp3 for DenseOp {
         let dev = candle_core::Device::Cpu;
         let dx = if need_dx {
             // dx (n × k) = pre (n × m) · W (m × k), split over rows.
-            let mut dx = vec![0f32; n * k];
+            let mut dx = crate::zeros(n * k);
             let per = rows_per_task(n);
             dx.par_chunks_mut(per * k).enumerate().for_each(|(t, dc)| {
                 let rows = dc.len() / k;
@@ -154,7 +154,7 @@ impl candle_core::CustomOp3 for DenseOp {
 /// The gradient before the activation, `grad · act'(y)` per output of the
 /// `(n × m)` layer, and the bias gradient (its column sums).
 fn pre_activation_gradient(act: FusedAct, yv: &[f32], gv: &[f32], n: usize, m: usize) -> (Vec<f32>, Vec<f32>) {
-    let mut pre = vec![0f32; n * m];
+    let mut pre = crate::zeros(n * m);
     let per = rows_per_task(n) * m;
     pre.par_chunks_mut(per)
         .zip(yv.par_chunks(per).zip(gv.par_chunks(per)))

@@ -192,7 +192,7 @@ pub fn conv_forward_gemm(g: &Geometry, x: &[f32], kernel: &[f32]) -> Vec<f32> {
     );
     let (ckk, hw, grp) = (g.ckk(), g.hw_out(), group_size(g));
     let (img_in, img_out) = (g.c * g.h * g.w, g.f * hw);
-    let mut y = vec![0f32; g.n * img_out];
+    let mut y = crate::zeros(g.n * img_out);
     y.par_chunks_mut(grp * img_out).enumerate().for_each_init(
         || (vec![0f32; ckk * grp * hw], vec![0f32; g.f * grp * hw]),
         |(cols, out), (gi, yg)| {
@@ -275,7 +275,11 @@ fn forward_and_filter_gemm(
     let (img_in, img_out) = (g.c * g.h * g.w, g.f * hw);
     let threads = rayon::current_num_threads().max(1);
     let per = g.n.div_ceil(threads).max(1);
-    let mut y = if want_y { vec![0f32; g.n * img_out] } else { Vec::new() };
+    let mut y = if want_y {
+        crate::zeros(g.n * img_out)
+    } else {
+        Vec::new()
+    };
     let slots: Vec<Option<&mut [f32]>> = if want_y {
         y.chunks_mut(per * img_out).map(Some).collect()
     } else {
@@ -343,7 +347,7 @@ pub fn conv_backward_data_gemm(g: &Geometry, grad: &[f32], kernel: &[f32]) -> Ve
     );
     let (ckk, hw, grp) = (g.ckk(), g.hw_out(), group_size(g));
     let (img_in, img_out) = (g.c * g.h * g.w, g.f * hw);
-    let mut dx = vec![0f32; g.n * img_in];
+    let mut dx = crate::zeros(g.n * img_in);
     dx.par_chunks_mut(grp * img_in).enumerate().for_each_init(
         || (vec![0f32; ckk * grp * hw], vec![0f32; g.f * grp * hw]),
         |(cols, gm), (gi, dxg)| {

@@ -25,6 +25,7 @@
 //! direct-kernel variant the CPU has with the gemm path.
 
 use candle_core::{CpuStorage, Layout, Tensor};
+use rayon::prelude::*;
 
 mod block;
 mod conv;
@@ -186,6 +187,23 @@ impl Geometry {
     pub(crate) fn hw_out(&self) -> usize {
         self.ho * self.wo
     }
+}
+
+/// `len` zeros, written by the pool's threads when `len` is large: an op's
+/// output (a batch of images) would otherwise be cleared by the calling
+/// thread alone before the work is split.
+pub(crate) fn zeros<T: Copy + Default + Send>(len: usize) -> Vec<T> {
+    const SERIAL: usize = 1 << 16;
+    if len <= SERIAL {
+        return vec![T::default(); len];
+    }
+    let mut v = Vec::with_capacity(len);
+    v.spare_capacity_mut()[..len]
+        .par_chunks_mut(SERIAL)
+        .for_each(|c| c.iter_mut().for_each(|x| _ = x.write(T::default())));
+    // SAFETY: the first `len` elements were written just above.
+    unsafe { v.set_len(len) };
+    v
 }
 
 pub(crate) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {

@@ -59,7 +59,7 @@ impl CustomOp1 for MaxPoolOp {
         let (n, c, h, w) = dims4(l, "max_pool2d input")?;
         let (ho, wo) = (h / self.size, w / self.size);
         let x = f32_slice(s, l, "max_pool2d input")?;
-        let mut y = vec![0f32; n * c * ho * wo];
+        let mut y = crate::zeros(n * c * ho * wo);
         y.par_chunks_mut(ho * wo).enumerate().for_each_init(
             || vec![0u32; ho * wo],
             |idx, (p, yp)| {
@@ -101,7 +101,7 @@ impl CustomOp2 for MaxPoolBackward {
         let x = f32_slice(s1, l1, "max_pool2d input")?;
         let g = f32_slice(s2, l2, "max_pool2d gradient")?;
         let pool = MaxPoolOp { size: self.size };
-        let mut dx = vec![0f32; n * c * h * w];
+        let mut dx = crate::zeros(n * c * h * w);
         dx.par_chunks_mut(h * w).enumerate().for_each_init(
             || vec![0u32; ho * wo],
             |idx, (p, dxp)| {
@@ -132,7 +132,7 @@ impl CustomOp1 for UpsampleOp {
         let f = self.factor;
         let x = f32_slice(s, l, "upsample input")?;
         let (ho, wo) = (h * f, w * f);
-        let mut y = vec![0f32; n * c * ho * wo];
+        let mut y = crate::zeros(n * c * ho * wo);
         y.par_chunks_mut(ho * wo).enumerate().for_each(|(p, yp)| {
             let plane = &x[p * h * w..(p + 1) * h * w];
             for oy in 0..ho {
@@ -168,7 +168,7 @@ impl CustomOp1 for UpsampleBackward {
         let f = self.factor;
         let (h, w) = (ho / f, wo / f);
         let g = f32_slice(s, l, "upsample gradient")?;
-        let mut dx = vec![0f32; n * c * h * w];
+        let mut dx = crate::zeros(n * c * h * w);
         dx.par_chunks_mut(h * w).enumerate().for_each(|(p, dp)| {
             let plane = &g[p * ho * wo..(p + 1) * ho * wo];
             for oy in 0..ho {

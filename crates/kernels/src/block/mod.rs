@@ -106,8 +106,8 @@ impl ConvBlockOp {
         let pd = Padded::new(d.h, d.w, self.isa);
         let packed = pack(kernel, d.f, d.c);
         let (in_len, out_len) = (d.c * d.hi * d.wi, d.f * d.ho * d.wo);
-        let mut y = vec![0f32; d.n * out_len];
-        let mut winners = vec![0u8; if self.pool == 2 { d.n * out_len } else { 0 }];
+        let mut y = crate::zeros(d.n * out_len);
+        let mut winners = crate::zeros(if self.pool == 2 { d.n * out_len } else { 0 });
         let (act, up, pool, rows) = (self.act, self.upsample, self.pool, Rows::new());
         let out_planes = d.f.div_ceil(4) * 4;
         let per_image = |(xp, out): &mut (Vec<f32>, Vec<f32>), img: usize, yi: &mut [f32], wi: &mut [u8]| {
@@ -259,7 +259,7 @@ fn upsampled_forward(d: &Dims, isa: Isa, act: FusedAct, x: &[f32], kernel: &[f32
     let conv = UpsampledConv::new(&pd, kernel, d.f, d.c);
     let (in_len, out_len, rows) = (d.c * d.hi * d.wi, d.f * d.h * d.w, Rows::new());
     let planes = d.f.div_ceil(4) * 4 * pd.qp;
-    let mut y = vec![0f32; d.n * out_len];
+    let mut y = crate::zeros(d.n * out_len);
     y.par_chunks_mut(out_len).enumerate().for_each_init(
         || (vec![0f32; d.c * pd.stride], vec![0f32; 2 * planes]),
         |(xp, out), (img, yi)| {

@@ -19,9 +19,9 @@ pub(super) fn forward(d: &Dims, wg: &Winograd, act: FusedAct, x: &[f32], bias: &
     let ((in_len, out_len), group) = (wg.image_lens(), wg.group());
     let mut padded = bias.to_vec();
     padded.resize(wg.filters_padded(), 0.0);
-    let mut y = vec![0f32; d.n * out_len];
+    let mut y = crate::zeros(d.n * out_len);
     let pooled = d.ho * d.wo != d.h * d.w;
-    let mut winners = vec![0u8; if pooled { d.n * out_len } else { 0 }];
+    let mut winners = crate::zeros(if pooled { d.n * out_len } else { 0 });
     let run = |b: &mut _, first: usize, ys: &mut [f32], ws: &mut [u8]| {
         let count = ys.len() / out_len;
         let job = WinogradForward {

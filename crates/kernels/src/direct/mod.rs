@@ -346,7 +346,7 @@ fn correlate(isa: Isa, n: usize, cin: usize, cout: usize, h: usize, w: usize, x:
     let pd = Padded::new(h, w, isa);
     let packed = pack(weights, cout, cin);
     let blocks = cout.div_ceil(OBLOCK);
-    let mut y = vec![0f32; n * cout * h * w];
+    let mut y = crate::zeros(n * cout * h * w);
     y.par_chunks_mut(cout * h * w).enumerate().for_each_init(
         || (vec![0f32; cin * pd.stride], vec![0f32; blocks * OBLOCK * pd.qp]),
         |(xp, out), (img, yi)| {
@@ -513,7 +513,7 @@ pub(crate) fn per_thread<T: Send>(
     work: impl Fn(std::ops::Range<usize>, Option<&mut [f32]>) -> T + Sync,
 ) -> (Option<Vec<f32>>, Vec<T>) {
     let per = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
-    let mut dx = if need_dx { vec![0f32; n * in_len] } else { Vec::new() };
+    let mut dx = if need_dx { crate::zeros(n * in_len) } else { Vec::new() };
     let shares: Vec<Option<&mut [f32]>> = if need_dx {
         dx.chunks_mut(per * in_len).map(Some).collect()
     } else {

@@ -87,7 +87,7 @@ pub(super) fn forward(isa: Isa, g: &Geometry, x: &[f32], kernel: &[f32]) -> Vec<
     let taps: Vec<usize> = (0..9).map(|t| phase_tap(&pd, g, pd.stride, t / 3, t % 3)).collect();
     let packed = pack(kernel, g.f, g.c);
     let (img_in, img_out) = (g.c * g.h * g.w, g.f * g.ho * g.wo);
-    let mut y = vec![0f32; g.n * img_out];
+    let mut y = crate::zeros(g.n * img_out);
     y.par_chunks_mut(img_out.max(1)).enumerate().for_each_init(
         || {
             let out = vec![0f32; g.f.div_ceil(OBLOCK) * OBLOCK * pd.qp];
@@ -143,7 +143,7 @@ pub(super) fn backward_data(isa: Isa, g: &Geometry, grad: &[f32], kernel: &[f32]
     let pd = Padded::new(g.h.div_ceil(2), g.w.div_ceil(2), isa);
     let phases: Vec<GradPhase> = (0..4).map(|r| GradPhase::new(&pd, g, kernel, (r / 2, r % 2))).collect();
     let (img_in, img_out) = (g.c * g.h * g.w, g.f * g.ho * g.wo);
-    let mut dx = vec![0f32; g.n * img_in];
+    let mut dx = crate::zeros(g.n * img_in);
     dx.par_chunks_mut(img_in.max(1)).enumerate().for_each_init(
         || {
             let out = vec![0f32; g.c.div_ceil(OBLOCK) * OBLOCK * pd.qp];

@@ -244,7 +244,7 @@ impl CustomOp2 for ActBackward {
             candle_core::bail!("activation backward: {} outputs, {} gradients", y.len(), g.len());
         }
         let (act, rows) = (self.act, Rows::new());
-        let mut out = vec![0f32; y.len()];
+        let mut out = crate::zeros(y.len());
         out.par_chunks_mut(1 << 14)
             .zip(y.par_chunks(1 << 14).zip(g.par_chunks(1 << 14)))
             .for_each(|(o, (y, g))| rows.act_grad(g, y, act, o));

@@ -61,7 +61,7 @@ pub(super) fn forward(t: &Transposed, s: &Sizes, act: FusedAct, x: &[f32], bias:
     let (in_len, out_len) = (s.cin * s.h * s.w, s.cout * s.ho * s.wo);
     let mut padded = bias.to_vec();
     padded.resize(t.filters_padded(), 0.0);
-    let mut y = vec![0f32; s.n * out_len];
+    let mut y = crate::zeros(s.n * out_len);
     y.par_chunks_mut(out_len.max(1)).enumerate().for_each_init(
         || t.buffers(),
         |b, (img, yi)| {
