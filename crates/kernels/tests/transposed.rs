@@ -68,22 +68,17 @@ fn channels_last_transposed_convolutions_match_candle() {
             let what = format!(
                 "case {case} {isa:?} ({act:?}, x {n}x{cin}x{h}x{w}, {cout} out, padding {p}, output padding {op})"
             );
-            let fast = run(Some(isa));
-            assert_eq!(fast.dims(), reference.dims(), "{what}: shape");
-            let diff = max_diff(&fast, &reference);
-            assert!(diff < 1e-4 * scale(&reference), "{what}: forward differs by {diff}");
-            // The channels-last path ran: it rounds differently from the other.
-            assert!(
-                max_diff(&fast, &other) > 0.0,
-                "{what}: the other path ran, not the channels-last one"
+            let params = [("kernel", &kern), ("bias", &bias)];
+            check_path(
+                &what,
+                run(Some(isa)),
+                &other,
+                &reference,
+                &wt,
+                &gb,
+                (&x, track_x),
+                params,
             );
-            let ga = (fast * &wt).unwrap().sum_all().unwrap().backward().unwrap();
-            if track_x {
-                assert_same_gradients(&ga, &gb, [("input", &x), ("kernel", &kern), ("bias", &bias)], &what);
-            } else {
-                assert!(ga.get(&x).is_none(), "{what}: an input gradient nobody asked for");
-                assert_same_gradients(&ga, &gb, [("kernel", &kern), ("bias", &bias)], &what);
-            }
         }
     }
 }

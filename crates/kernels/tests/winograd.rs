@@ -87,22 +87,18 @@ fn winograd_blocks_match_separate_layers_and_the_direct_kernels() {
             let run = |conv| {
                 cpu_ops::conv_block_with(isa, conv, &input, kern.as_tensor(), bias.as_tensor(), up, pool, act).unwrap()
             };
-            let (fast, direct) = (run(BlockConv::Fastest), run(BlockConv::Direct));
-            assert_eq!(fast.dims(), reference.dims(), "{what}: shape");
-            let diff = max_diff(&fast, &reference);
-            assert!(diff < 1e-4 * scale(&reference), "{what}: forward differs by {diff}");
-            // The Winograd form ran: it rounds differently from the direct kernels.
-            assert!(
-                max_diff(&fast, &direct) > 0.0,
-                "{what}: the direct kernels ran, not Winograd's form"
+            let params = [("kernel", &kern), ("bias", &bias)];
+            let direct = run(BlockConv::Direct);
+            check_path(
+                &what,
+                run(BlockConv::Fastest),
+                &direct,
+                &reference,
+                &wt,
+                &gb,
+                (&x, track_x),
+                params,
             );
-            let ga = (fast * &wt).unwrap().sum_all().unwrap().backward().unwrap();
-            if track_x {
-                assert_same_gradients(&ga, &gb, [("input", &x), ("kernel", &kern), ("bias", &bias)], &what);
-            } else {
-                assert!(ga.get(&x).is_none(), "{what}: an input gradient nobody asked for");
-                assert_same_gradients(&ga, &gb, [("kernel", &kern), ("bias", &bias)], &what);
-            }
         }
     }
 }

@@ -160,16 +160,7 @@ fn main() -> candle_core::Result<()> {
     // The course's settings, read before candle starts its threads (they
     // keep candle's worker pool from spinning, as in training).
     autoencoders::runtime::settings();
-    let rounds: usize = match std::env::args().nth(1) {
-        None => 20,
-        Some(s) => match s.parse() {
-            Ok(r) if r >= 1 => r,
-            _ => {
-                eprintln!("block_paths: ROUNDS must be a whole number of at least 1, such as 20 (got {s:?})");
-                std::process::exit(2);
-            }
-        },
-    };
+    let rounds = autoencoders_tools::rounds_arg("block_paths", 20);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("batch 128; {cpus} logical CPUs; medians of {rounds} runs, ms");
     println!("| layer | variant | direct: forward | backward | channels-last where it applies: forward | backward |");

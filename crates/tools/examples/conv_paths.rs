@@ -98,16 +98,7 @@ fn passes(layer: &Layer, isa: Option<Isa>, rounds: usize) -> [f64; 3] {
 }
 
 fn main() {
-    let rounds: usize = match std::env::args().nth(1) {
-        None => 20,
-        Some(s) => match s.parse() {
-            Ok(r) if r >= 1 => r,
-            _ => {
-                eprintln!("conv_paths: ROUNDS must be a whole number of at least 1, such as 20 (got {s:?})");
-                std::process::exit(2);
-            }
-        },
-    };
+    let rounds = autoencoders_tools::rounds_arg("conv_paths", 20);
     let variants = Isa::available();
     println!(
         "batch 128; direct variants on this CPU: {:?}; {} logical CPUs; medians of {rounds} runs, ms",

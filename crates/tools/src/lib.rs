@@ -23,3 +23,19 @@ pub fn repo_root() -> PathBuf {
     let root = here.join("..").join("..");
     root.canonicalize().unwrap_or(root)
 }
+
+/// The benchmark examples' first argument, `ROUNDS` (a whole number of at
+/// least 1; `default` when absent); anything else ends the program with a
+/// message naming `example`, the value and what to give instead.
+pub fn rounds_arg(example: &str, default: usize) -> usize {
+    match std::env::args().nth(1) {
+        None => default,
+        Some(s) => match s.parse() {
+            Ok(r) if r >= 1 => r,
+            _ => {
+                eprintln!("{example}: ROUNDS must be a whole number of at least 1, such as {default} (got {s:?})");
+                std::process::exit(2);
+            }
+        },
+    }
+}

@@ -113,3 +113,33 @@ pub fn assert_same_gradients<const N: usize>(
         );
     }
 }
+
+/// Checks one path of an op against its reference from the same inputs:
+/// the shape, the forward pass (within 1e-4 of its scale), a rounding
+/// other than `other`'s (the path under test ran, not the other one), and
+/// the gradients under the loss `Σ fast · wt` against the reference's `gb`:
+/// of `x` too when `track_x`, none for it otherwise.
+#[allow(clippy::too_many_arguments)]
+pub fn check_path(
+    what: &str,
+    fast: Tensor,
+    other: &Tensor,
+    reference: &Tensor,
+    wt: &Tensor,
+    gb: &candle_core::backprop::GradStore,
+    (x, track_x): (&Var, bool),
+    params: [(&str, &Var); 2],
+) {
+    assert_eq!(fast.dims(), reference.dims(), "{what}: shape");
+    let diff = max_diff(&fast, reference);
+    assert!(diff < 1e-4 * scale(reference), "{what}: forward differs by {diff}");
+    assert!(max_diff(&fast, other) > 0.0, "{what}: the other path ran, not this one");
+    let ga = (fast * wt).unwrap().sum_all().unwrap().backward().unwrap();
+    let [(a, va), (b, vb)] = params;
+    if track_x {
+        assert_same_gradients(&ga, gb, [("input", x), (a, va), (b, vb)], what);
+    } else {
+        assert!(ga.get(x).is_none(), "{what}: an input gradient nobody asked for");
+        assert_same_gradients(&ga, gb, [(a, va), (b, vb)], what);
+    }
+}
