@@ -80,7 +80,8 @@ pub fn chosen() -> CpuOps {
 
 /// Makes the calling thread worker 0 of the kernels' thread pool (rayon's
 /// global pool, a thread per core), if it is the process's main thread
-/// and the pool has not started yet. Returns whether it did.
+/// (see [`on_main_thread`]) and the pool has not started yet. Returns
+/// whether it did.
 ///
 /// Every op splits its images among the pool's threads. Called from a
 /// thread outside the pool, each such split is sent to the pool while the
@@ -92,11 +93,32 @@ pub fn chosen() -> CpuOps {
 /// the pool, so this is done once; elsewhere (test threads) the pool is
 /// left as rayon makes it.
 pub fn adopt_main_thread() -> bool {
-    std::thread::current().name() == Some("main")
+    on_main_thread()
         && rayon::ThreadPoolBuilder::new()
             .use_current_thread()
             .build_global()
             .is_ok()
+}
+
+/// True on the process's first thread, asked of the operating system: a
+/// notebook's cell is a library evcxr loads with its own copy of `std`,
+/// which never named that thread "main".
+pub fn on_main_thread() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid takes no arguments and cannot fail.
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+        tid == std::process::id() as libc::c_long
+    }
+    #[cfg(target_os = "macos")]
+    {
+        // SAFETY: pthread_main_np takes no arguments and cannot fail.
+        unsafe { libc::pthread_main_np() == 1 }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
+    {
+        std::thread::current().name() == Some("main")
+    }
 }
 
 /// True when the layers should use these ops: `f32` on the CPU, unless
@@ -320,6 +342,14 @@ mod tests {
             assert!((got - want).abs() < 1e-37, "sigmoid({v}) = {got}");
         }
         assert!(super::sigmoid(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn only_the_process_first_thread_is_the_main_thread() {
+        // The test harness runs each test on a thread of its own.
+        assert!(!super::on_main_thread());
+        let spawned = std::thread::spawn(super::on_main_thread).join().unwrap();
+        assert!(!spawned);
     }
 
     #[test]
