@@ -211,6 +211,13 @@ impl Geometry {
     }
 }
 
+/// True when the CPU has AVX2 and FMA, what every vector variant needs
+/// (a cached lookup: cheap enough per call of an op).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx2_fma() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
+
 /// `len` zeros, written by the pool's threads when `len` is large: an op's
 /// output (a batch of images) would otherwise be cleared by the calling
 /// thread alone before the work is split.

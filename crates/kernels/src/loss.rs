@@ -61,7 +61,7 @@ macro_rules! with_avx2 {
                         $body
                     }
                     #[cfg(target_arch = "x86_64")]
-                    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    if crate::avx2_fma() {
                         #[target_feature(enable = "avx2,fma")]
                         unsafe fn avx2(op: LossOp, $($arg: $ty),*) -> $ret {
                             body(op, $($arg),*)
@@ -153,8 +153,7 @@ impl candle_core::CustomOp2 for LossOp {
         let mut dt = vec![0f32; if want_t { p.len() } else { 0 }];
         dp.par_chunks_mut(CHUNK)
             .zip(p.par_chunks(CHUNK).zip(t.par_chunks(CHUNK)))
-            .enumerate()
-            .for_each(|(_, (d, (p, t)))| op.grad(p, t, scale, d));
+            .for_each(|(d, (p, t))| op.grad(p, t, scale, d));
         if want_t {
             for ((d, &p), &t) in dt.iter_mut().zip(&p).zip(&t) {
                 *d = op.term(p, t).2 * scale;

@@ -284,7 +284,7 @@ impl Rows {
     /// Checks the CPU (a cached lookup: cheap enough per call of an op).
     pub fn new() -> Self {
         #[cfg(target_arch = "x86_64")]
-        let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        let avx2 = crate::avx2_fma();
         #[cfg(not(target_arch = "x86_64"))]
         let avx2 = false;
         Rows { avx2 }

@@ -14,7 +14,7 @@ pub(crate) fn transpose(src: &[f32], ss: usize, (rows, cols): (usize, usize), ds
         dst.len()
     );
     #[cfg(target_arch = "x86_64")]
-    if rows >= 8 && cols >= 8 && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+    if rows >= 8 && cols >= 8 && crate::avx2_fma() {
         // SAFETY: the CPU has AVX2; every block lies inside both slices
         // (asserted above: blocks start at most at rows − 8, cols − 8).
         unsafe { transpose_avx2(src, ss, (rows, cols), dst, ds) };

@@ -82,7 +82,7 @@ impl Isa {
     /// True when this CPU can run the variant.
     #[cfg(target_arch = "x86_64")]
     pub fn on_cpu(self) -> bool {
-        let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        let avx2 = crate::avx2_fma();
         match self {
             Isa::Avx2 => avx2,
             Isa::Avx512 => avx2 && std::is_x86_feature_detected!("avx512f"),
